@@ -1,0 +1,59 @@
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model import DEFAULT_MODEL_DIR, load_predictor
+from tests.conftest import make_artifact
+
+TEXTS = ["good", "the movie was not good at all , the plot was poor .", "", "great " * 100, "awful !", "fine fine"]
+
+
+def test_predictions_are_well_formed(tiny_artifact: Path) -> None:
+    predictor = load_predictor(tiny_artifact)
+    for p in predictor.predict(TEXTS):
+        assert p.label in predictor.labels
+        assert math.isclose(sum(p.probabilities.values()), 1.0, abs_tol=1e-9)
+        assert p.score == p.probabilities[p.label] == max(p.probabilities.values())
+
+
+def test_batch_equals_single(tiny_artifact: Path) -> None:
+    predictor = load_predictor(tiny_artifact, batch_size=4)
+    together = predictor.predict(TEXTS)
+    for text, batched in zip(TEXTS, together, strict=True):
+        (alone,) = predictor.predict([text])
+        for label in predictor.labels:
+            assert abs(alone.probabilities[label] - batched.probabilities[label]) < 1e-5
+
+
+def test_truncation_is_visible(tiny_artifact: Path) -> None:
+    (p,) = load_predictor(tiny_artifact).predict(["good " * 100])
+    assert (p.tokens_used, p.tokens_total) == (40, 100)
+
+
+def test_more_than_two_labels(tmp_path: Path) -> None:
+    predictor = load_predictor(make_artifact(tmp_path / "three", labels=["neg", "neu", "pos"]))
+    (p,) = predictor.predict(["fine"])
+    assert set(p.probabilities) == {"neg", "neu", "pos"}
+
+
+def test_a_bare_string_is_refused(tiny_artifact: Path) -> None:
+    with pytest.raises(TypeError):
+        load_predictor(tiny_artifact).predict("good")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=5))
+def test_any_unicode_gets_an_answer(tiny_artifact: Path, texts: list[str]) -> None:
+    results = load_predictor(tiny_artifact).predict(texts)
+    assert len(results) == len(texts)
+    assert all(math.isfinite(p.score) for p in results)
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "weights.safetensors").exists(), reason="no shipped model")
+def test_shipped_model_is_loaded_by_default_and_sensible() -> None:
+    predictor = load_predictor()
+    good, bad = predictor.predict(["A wonderful, moving film with superb acting.", "Dull, boring and a waste of time."])
+    assert (good.label, bad.label) == ("positive", "negative")

@@ -1,0 +1,126 @@
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model import load_predictor
+from tests.conftest import synthetic_reviews
+from training.__main__ import main
+from training.data import Example
+from training.train import TrainSettings, split_examples, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_a_few_epochs_learn_a_synthetic_task(tmp_path: Path) -> None:
+    examples = [Example(t, label, "synthetic") for t, label in synthetic_reviews(600)]
+    settings = TrainSettings(
+        epochs=4,
+        batch_size=16,
+        lr=5e-3,
+        patience=4,
+        min_freq=1,
+        threads=1,
+        model={"embedding_dim": 16, "hidden_size": 16, "max_tokens": 40, "head_tokens": 10},
+    )
+    metrics = train(examples, tmp_path / "out", settings)
+    assert metrics["validation"]["accuracy"] >= 0.9  # chance is 0.5
+    predictor = load_predictor(tmp_path / "out")
+    (p,) = predictor.predict(["the movie was great"])
+    assert p.label == "positive"
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["training_time_s"] > 0 and len(saved["history"]) >= 1
+
+
+def test_split_is_deterministic_and_disjoint() -> None:
+    examples = [Example(str(i), "a", "s") for i in range(100)]
+    train1, val1 = split_examples(examples, 0.1, 7)
+    train2, val2 = split_examples(examples, 0.1, 7)
+    assert val1 == val2 and len(val1) == 10
+    assert not {e.text for e in train1} & {e.text for e in val1}
+
+
+def test_dry_run_end_to_end_then_evaluate(tmp_path: Path) -> None:
+    data = _csv(tmp_path / "reviews.csv", synthetic_reviews(80))
+    out = tmp_path / "art"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--dry-run",
+            "--init-vectors",
+            "none",
+            "--embedding-dim",
+            "8",
+            "--hidden-size",
+            "8",
+            "--min-freq",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["train_examples"] == 72
+    assert load_predictor(out).labels == ["negative", "positive"]
+    run = subprocess.run(
+        [sys.executable, "-m", "training", "evaluate", "--model", str(out), "--data", str(data), "--record", "fixture"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["examples"] == 80 and 0 <= result["ece"] <= 1
+    assert sum(map(sum, result["confusion_matrix"]["rows_truth_columns_predicted"])) == 80
+    for picture in ("training_curves.png", "confusion_matrix.png", "reliability.png", "report.md"):
+        assert (out / "report" / picture).stat().st_size > 0
+    assert "fixture" in json.loads((out / "metrics.json").read_text())["evaluations"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--data", "missing.csv", "--out", "x"], "no such file"),
+        (["train", "--data", "data.xml", "--out", "x"], "unknown format"),
+        (["train", "--data", "empty.csv", "--out", "x"], "no labelled examples"),
+        (["train", "--data", "one.csv", "--out", "x", "--init-vectors", "none"], "at least two labels"),
+        (["evaluate", "--data", "missing.csv"], "no such file"),
+    ],
+)
+def test_cli_errors_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.xml").write_text("<x/>")
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    _csv(tmp_path / "one.csv", [("good", "pos"), ("fine", "pos")])
+    assert main(args) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_help_documents_every_flag() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "training", "train", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 and "--dry-run" in run.stdout and "--label-map" in run.stdout

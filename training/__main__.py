@@ -1,0 +1,214 @@
+"""`python -m training {train,evaluate,pretrain}`: the training command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training.data import DataError, ReadOptions, detect_format, iter_imdb, read_dataset
+
+DEFAULT_VECTORS = Path(__file__).resolve().parent.parent / "pretrained" / "word2vec-imdb-128"
+
+
+def _label_map(value: str) -> dict[str, str]:
+    pairs = [p for p in value.split(",") if p]
+    try:
+        mapping = dict(p.split("=", 1) for p in pairs)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected RAW=NAME[,RAW=NAME...], e.g. 0=negative,1=positive") from None
+    if not mapping or any(not k or not v for k, v in mapping.items()):
+        raise argparse.ArgumentTypeError("expected RAW=NAME[,RAW=NAME...], e.g. 0=negative,1=positive")
+    return mapping
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="dataset: aclImdb folder or .tar.gz, .csv, .tsv or .jsonl (repeat to combine)",
+    )
+    parser.add_argument(
+        "--text-column", help="column/key holding the text (default: text, sentence, review or content)"
+    )
+    parser.add_argument("--label-column", help="column/key holding the label (default: label, sentiment or polarity)")
+    parser.add_argument(
+        "--label-map",
+        type=_label_map,
+        default={},
+        help="rename raw labels, e.g. 0=negative,1=positive (SST-2); unmapped labels are bad rows",
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip and count bad rows instead of stopping at the first"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description="Train, evaluate and pre-train the sentiment model."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and export its artifact directory")
+    _add_data_options(train)
+    train.add_argument("--out", required=True, help="artifact directory to write")
+    train.add_argument("--epochs", type=int, default=6, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--batch-size", type=int, default=64, help="texts per training step")
+    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate for AdamW")
+    train.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    train.add_argument("--patience", type=int, default=2, help="epochs without validation gain before stopping")
+    train.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of the training data held out for validation"
+    )
+    train.add_argument("--seed", type=int, default=13, help="seed for the split, the batches and the initial weights")
+    train.add_argument(
+        "--vocab-size", type=int, default=40_000, help="largest vocabulary (padding and unknown included)"
+    )
+    train.add_argument(
+        "--min-freq", type=int, default=2, help="a token needs this many occurrences to enter the vocabulary"
+    )
+    train.add_argument("--embedding-dim", type=int, default=128, help="embedding size E")
+    train.add_argument("--hidden-size", type=int, default=128, help="LSTM hidden size H per direction")
+    train.add_argument("--layers", type=int, default=1, help="stacked BiLSTM layers")
+    train.add_argument("--dropout", type=float, default=0.5, help="dropout before the output layer")
+    train.add_argument("--embedding-dropout", type=float, default=0.1, help="share of words dropped while training")
+    train.add_argument("--max-tokens", type=int, default=600, help="longest text read; longer ones keep head and tail")
+    train.add_argument("--head-tokens", type=int, default=150, help="tokens kept from the start of a truncated text")
+    train.add_argument(
+        "--average-last", type=int, default=1, help="average the best epoch's weights with the N-1 before it"
+    )
+    train.add_argument(
+        "--init-vectors",
+        default=None,
+        help=f"pre-trained word vectors directory; 'none' for random init (default: {DEFAULT_VECTORS.name} if present)",
+    )
+    train.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    train.add_argument("--dry-run", action="store_true", help="run one batch and one validation batch, then export")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score an artifact on labelled data; JSON to stdout, report beside it"
+    )
+    _add_data_options(evaluate)
+    evaluate.add_argument("--model", default=None, help="artifact directory (default: the shipped model)")
+    evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which IMDB split to read")
+    evaluate.add_argument("--report-dir", default=None, help="where the PNGs and report.md go (default: MODEL/report)")
+    evaluate.add_argument(
+        "--record", metavar="NAME", help="also store the result in the artifact's metrics.json under NAME"
+    )
+
+    pretrain = commands.add_parser(
+        "pretrain", help="pre-train word2vec vectors on unlabelled + labelled text (one time)"
+    )
+    pretrain.add_argument("--imdb", required=True, help="aclImdb folder or .tar.gz (train pos/neg/unsup are read)")
+    pretrain.add_argument("--extra", action="append", default=[], help="more .tsv/.csv/.jsonl text to include")
+    pretrain.add_argument("--out", default=str(DEFAULT_VECTORS), help="directory for the vectors")
+    pretrain.add_argument("--dim", type=int, default=128, help="vector size (= the model's embedding size)")
+    pretrain.add_argument("--epochs", type=int, default=5, help="word2vec passes over the text")
+    pretrain.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="word2vec worker threads")
+    return parser
+
+
+def _read_all(args: argparse.Namespace, split: str) -> tuple[list, ReadOptions]:
+    options = ReadOptions(args.text_column, args.label_column, args.label_map, args.skip_bad)
+    examples = []
+    for path in args.data:
+        examples.extend(read_dataset(path, split=split, options=options))
+    if options.skipped:
+        print(f"skipped {len(options.skipped)} bad rows; first: {options.skipped[0]}", file=sys.stderr)
+    return examples, options
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        return _pretrain(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.train import TrainSettings, train
+
+    examples, _ = _read_all(args, "train")
+    vectors = args.init_vectors
+    if vectors is None and DEFAULT_VECTORS.is_dir():
+        vectors = str(DEFAULT_VECTORS)
+    if vectors == "none":
+        vectors = None
+    elif vectors is not None and not Path(vectors).is_dir():
+        raise DataError(f"{vectors}: no such vectors directory")
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        vocab_size=args.vocab_size,
+        min_freq=args.min_freq,
+        average_last=args.average_last,
+        threads=args.threads,
+        dry_run=args.dry_run,
+        init_vectors=vectors,
+        model={
+            "embedding_dim": args.embedding_dim,
+            "hidden_size": args.hidden_size,
+            "num_layers": args.layers,
+            "dropout": args.dropout,
+            "embedding_dropout": args.embedding_dropout,
+            "max_tokens": args.max_tokens,
+            "head_tokens": args.head_tokens,
+        },
+    )
+    metrics = train(examples, args.out, settings, data_names=args.data)
+    summary = {k: metrics[k] for k in ("version", "best_epoch", "training_time_s", "train_examples", "val_examples")}
+    summary["validation_accuracy"] = metrics["validation"]["accuracy"]
+    summary["validation_accuracy_by_source"] = metrics["validation"]["accuracy_by_source"]
+    print(json.dumps({"artifact": str(args.out), **summary}, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    examples, _ = _read_all(args, args.split)
+    result = evaluate(
+        examples, model_dir=args.model, report_dir=args.report_dir, record=args.record, data_names=args.data
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model import tokenize
+    from training.vectors import pretrain_word2vec
+
+    path = Path(args.imdb)
+    if detect_format(path) != "imdb":
+        raise DataError(f"{path}: --imdb takes an aclImdb folder or .tar.gz")
+    texts = [t for _, t in iter_imdb(path, split="train", kinds=("pos", "neg", "unsup"))]
+    for extra in args.extra:
+        texts.extend(e.text for e in read_dataset(extra, options=ReadOptions(skip_bad=True)))
+    sentences = [tokenize(t) for t in tqdm(texts, desc="tokenise")]
+    info = pretrain_word2vec(sentences, args.out, dim=args.dim, epochs=args.epochs, workers=args.workers)
+    print(json.dumps({"out": args.out, **info}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Dataset readers: the aclImdb layout (tarball or folder), CSV, TSV and JSONL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content")  # tried in order when none is named
+LABEL_COLUMNS = ("label", "sentiment", "polarity")
+IMDB_LABELS = {"pos": "positive", "neg": "negative"}
+_IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/[^/]+\.txt$")
+
+
+class DataError(Exception):
+    """Input that cannot be read as a dataset; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    source: str  # short dataset name, for per-source metrics ("imdb", "sst2_train", ...)
+
+
+@dataclass
+class ReadOptions:
+    text_column: str | None = None  # None: the first of TEXT_COLUMNS present
+    label_column: str | None = None  # None: the first of LABEL_COLUMNS present
+    label_map: Mapping[str, str] = field(default_factory=dict)  # raw label -> label name
+    skip_bad: bool = False  # count and skip bad rows instead of stopping at the first one
+    skipped: list[str] = field(default_factory=list)  # "file:line: reason" of each skipped row
+
+
+def detect_format(path: Path) -> str:
+    """Return "imdb", "csv", "tsv" or "jsonl" for `path`, or raise DataError."""
+    name = path.name.lower()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        if (path / "aclImdb").is_dir() or (path / "train" / "pos").is_dir() or (path / "test" / "pos").is_dir():
+            return "imdb"
+        raise DataError(f"{path}: a directory must hold the aclImdb layout ({{train,test}}/{{pos,neg}})")
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        return "imdb"
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"), (".ndjson", "jsonl")):
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(f"{path}: unknown format (expected .csv, .tsv, .jsonl, an aclImdb folder or .tar.gz)")
+
+
+def read_dataset(path: str | Path, *, split: str = "train", options: ReadOptions | None = None) -> list[Example]:
+    """Read labelled examples from `path`; `split` picks train or test for IMDB."""
+    path = Path(path)
+    options = options or ReadOptions()
+    fmt = detect_format(path)
+    if fmt == "imdb":
+        examples = [Example(t, IMDB_LABELS[k], "imdb") for k, t in iter_imdb(path, split=split, kinds=("pos", "neg"))]
+    elif fmt == "jsonl":
+        examples = list(_read_jsonl(path, options))
+    else:
+        examples = list(_read_delimited(path, "\t" if fmt == "tsv" else ",", options))
+    if not examples:
+        raise DataError(f"{path}: no labelled examples found")
+    return examples
+
+
+def iter_imdb(path: Path, *, split: str, kinds: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """Yield (kind, text) for reviews of `split` whose folder is one of `kinds`, sorted by file."""
+    if split not in ("train", "test"):
+        raise ValueError("split is train or test")
+    found: list[tuple[str, str, str]] = []  # (member name, kind, text)
+    if path.is_dir():
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        for kind in kinds:
+            for file in sorted((root / split / kind).glob("*.txt")):
+                found.append((f"{kind}/{file.name}", kind, file.read_text(encoding="utf-8", errors="replace")))
+    else:
+        try:
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    match = _IMDB_MEMBER.search(member.name)
+                    if not match or match.group(1) != split or match.group(2) not in kinds:
+                        continue
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        text = handle.read().decode("utf-8", errors="replace")
+                        found.append((f"{match.group(2)}/{member.name.rsplit('/', 1)[-1]}", match.group(2), text))
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable tar archive ({exc})") from None
+    for _, kind, text in sorted(found):  # archive order is not alphabetical; make it so
+        yield kind, text
+
+
+def _source(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, path: Path) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{path}: no {what} column {wanted!r} (columns: {list(columns)})")
+        return wanted
+    for name in candidates:
+        if name in columns:
+            return name
+    raise DataError(f"{path}: no {what} column found; name it (columns: {list(columns)})")
+
+
+def _row(
+    path: Path, line: int, raw: Mapping[str, object], text_col: str, label_col: str, options: ReadOptions
+) -> Example | None:
+    text, label = raw.get(text_col), raw.get(label_col)
+    problem = None
+    if not isinstance(text, str) or not text.strip():
+        problem = f"empty or missing text in column {text_col!r}"
+    elif label is None or isinstance(label, (dict, list)) or str(label).strip() == "":
+        problem = f"empty or missing label in column {label_col!r}"
+    else:
+        name = str(label).strip()
+        if options.label_map:
+            if name not in options.label_map:
+                problem = f"label {name!r} is not in the label map {sorted(options.label_map)}"
+            else:
+                name = options.label_map[name]
+        if problem is None:
+            return Example(text, name, _source(path))
+    where = f"{path}:{line}: {problem}"
+    if not options.skip_bad:
+        raise DataError(where + " (pass --skip-bad to skip such rows)")
+    options.skipped.append(where)
+    return None
+
+
+def _read_delimited(path: Path, delimiter: str, options: ReadOptions) -> Iterator[Example]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(
+                handle, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+            )
+            columns = reader.fieldnames or []
+            if not columns:
+                raise DataError(f"{path}: empty file (a header line names the columns)")
+            text_col = _pick(columns, options.text_column, TEXT_COLUMNS, "text", path)
+            label_col = _pick(columns, options.label_column, LABEL_COLUMNS, "label", path)
+            for raw in reader:
+                line = reader.line_num
+                # A row with more fields than the header is refused like one with an empty text.
+                example = _row(path, line, {} if None in raw else raw, text_col, label_col, options)
+                if example is not None:
+                    yield example
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def _read_jsonl(path: Path, options: ReadOptions) -> Iterator[Example]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line, content in enumerate(handle, start=1):
+                if not content.strip():
+                    continue
+                try:
+                    raw = json.loads(content)
+                except json.JSONDecodeError as exc:
+                    where = f"{path}:{line}: not valid JSON ({exc.msg})"
+                    if not options.skip_bad:
+                        raise DataError(where + " (pass --skip-bad to skip such rows)") from None
+                    options.skipped.append(where)
+                    continue
+                if not isinstance(raw, dict):
+                    raw = {}
+                text_col = options.text_column or next((c for c in TEXT_COLUMNS if c in raw), "text")
+                label_col = options.label_column or next((c for c in LABEL_COLUMNS if c in raw), "label")
+                example = _row(path, line, raw, text_col, label_col, options)
+                if example is not None:
+                    yield example
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None

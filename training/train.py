@@ -1,0 +1,266 @@
+"""The supervised training loop: split, vocabulary, batches, AdamW, early stopping, export."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
+from model.tokenizer import PAD_ID, UNK_ID
+from training.data import Example
+from training.vectors import load_vectors
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 6  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64
+    lr: float = 2e-3  # peak learning rate (linear warm-up, then cosine decay)
+    weight_decay: float = 0.01
+    clip: float = 1.0  # gradient norm clip
+    warmup: float = 0.05  # fraction of steps spent warming up
+    patience: int = 2  # epochs without validation improvement before stopping
+    val_fraction: float = 0.1
+    seed: int = 13
+    vocab_size: int = 40_000
+    min_freq: int = 2
+    average_last: int = 1  # average the weights of the best and the N-1 epochs before it
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+    dry_run: bool = False  # one training batch and one validation batch, then export
+    init_vectors: str | None = None  # pre-trained word vectors (python -m training pretrain)
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]
+    labels: list[int]
+    sources: list[str]
+
+
+def split_examples(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Split deterministically: the same data and seed always give the same validation set."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(examples) * fraction)) if len(examples) > 1 else 0
+    val = [examples[i] for i in order[:n_val]]
+    train = [examples[i] for i in order[n_val:]]
+    return train, val
+
+
+def truncate(tokens: list[str], config: ModelConfig) -> list[str]:
+    if len(tokens) <= config.max_tokens:
+        return tokens
+    tail = config.max_tokens - config.head_tokens
+    return tokens[: config.head_tokens] + (tokens[-tail:] if tail else [])
+
+
+def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Vocab, config: ModelConfig) -> Encoded:
+    index = {label: i for i, label in enumerate(config.labels)}
+    return Encoded(
+        ids=[vocab.encode(truncate(t, config)) or [UNK_ID] for t in tokens],
+        labels=[index[e.label] for e in examples],
+        sources=[e.source for e in examples],
+    )
+
+
+def batches(data: Encoded, batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Group examples of similar length (little padding); shuffled when `rng` is given."""
+    order = list(range(len(data.ids)))
+    if rng is None:
+        order.sort(key=lambda i: len(data.ids[i]))
+    else:
+        # Sort within random pools of 50 batches: similar lengths per batch, random batch order.
+        rng.shuffle(order)
+        pool = batch_size * 50
+        order = [
+            i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lambda i: len(data.ids[i]))
+        ]
+    groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    return groups
+
+
+def collate(data: Encoded, group: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rows = [data.ids[i] for i in group]
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.full((len(rows), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = torch.tensor(row)
+    return ids, lengths, torch.tensor([data.labels[i] for i in group])
+
+
+def evaluate_encoded(network: nn.Module, data: Encoded, batch_size: int, limit: int | None = None) -> dict[str, Any]:
+    """Return loss, accuracy and per-source accuracy on `data`."""
+    network.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    per_source: dict[str, list[int]] = {}
+    with torch.inference_mode():
+        for n, group in enumerate(batches(data, batch_size * 2, None)):
+            if limit is not None and n >= limit:
+                break
+            ids, lengths, labels = collate(data, group)
+            logits = network(ids, lengths)
+            loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+            hits = (logits.argmax(-1) == labels).tolist()
+            correct += sum(hits)
+            count += len(group)
+            for i, hit in zip(group, hits, strict=True):
+                per_source.setdefault(data.sources[i], [0, 0])
+                per_source[data.sources[i]][0] += hit
+                per_source[data.sources[i]][1] += 1
+    return {
+        "loss": loss_sum / max(count, 1),
+        "accuracy": correct / max(count, 1),
+        "examples": count,
+        "accuracy_by_source": {s: c / n for s, (c, n) in sorted(per_source.items())},
+    }
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def train(
+    examples: Sequence[Example], out_dir: str | Path, settings: TrainSettings, *, data_names: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Train on `examples`, export the best model to `out_dir`, return its metrics."""
+    started = time.monotonic()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    labels = sorted({e.label for e in examples})
+    if len(labels) < 2:
+        raise ValueError(f"training needs at least two labels, found {labels}")
+    train_set, val_set = split_examples(examples, settings.val_fraction, settings.seed)
+    if not val_set:
+        raise ValueError("too few examples to carve out a validation split")
+    progress = {"disable": None, "dynamic_ncols": True}
+    train_tokens = [tokenize(e.text) for e in tqdm(train_set, desc="tokenise train", **progress)]
+    val_tokens = [tokenize(e.text) for e in tqdm(val_set, desc="tokenise val", **progress)]
+    vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
+    config = ModelConfig(vocab_size=len(vocab), labels=labels, **settings.model)
+    network = BiLSTMClassifier(config)
+    if settings.init_vectors:
+        found = load_vectors(settings.init_vectors, vocab, network.embedding.weight.data)
+        tqdm.write(f"initialised {found}/{len(vocab)} embeddings from {settings.init_vectors}", file=sys.stderr)
+    train_data = encode(train_set, train_tokens, vocab, config)
+    val_data = encode(val_set, val_tokens, vocab, config)
+
+    rng = random.Random(settings.seed)
+    steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
+    total_steps = 1 if settings.dry_run else steps_per_epoch * settings.epochs
+    warmup = max(1, int(total_steps * settings.warmup))
+    optimizer = torch.optim.AdamW(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / warmup
+            if s < warmup
+            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
+        ),
+    )
+    history: list[dict[str, Any]] = []
+    snapshots: list[dict[str, torch.Tensor]] = []
+    best_state, best_acc, best_epoch, stale = copy.deepcopy(network.state_dict()), -1.0, 0, 0
+    for epoch in range(1, (1 if settings.dry_run else settings.epochs) + 1):
+        network.train()
+        groups = batches(train_data, settings.batch_size, rng)[: 1 if settings.dry_run else None]
+        bar = tqdm(groups, desc=f"epoch {epoch}/{settings.epochs}", **progress)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for group in bar:
+            ids, lengths, target = collate(train_data, group)
+            logits = network(ids, lengths)
+            loss = nn.functional.cross_entropy(logits, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(network.parameters(), settings.clip)
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.item() * len(group)
+            correct += int((logits.argmax(-1) == target).sum())
+            seen += len(group)
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}"
+            )
+        val = evaluate_encoded(network, val_data, settings.batch_size, limit=1 if settings.dry_run else None)
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_accuracy_by_source": val["accuracy_by_source"],
+            "elapsed_s": round(time.monotonic() - started, 1),
+        }
+        history.append(record)
+        tqdm.write(
+            f"epoch {epoch}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
+            f"val loss {val['loss']:.4f} acc {val['accuracy']:.4f} {val['accuracy_by_source']}",
+            file=sys.stderr,
+        )
+        snapshots = (
+            [*snapshots[-(settings.average_last - 1) :], copy.deepcopy(network.state_dict())]
+            if settings.average_last > 1
+            else []
+        )
+        if val["accuracy"] > best_acc:
+            best_acc, best_epoch, stale = val["accuracy"], epoch, 0
+            best_state = _average(snapshots) if snapshots else copy.deepcopy(network.state_dict())
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                tqdm.write(f"early stop: no validation gain for {stale} epochs", file=sys.stderr)
+                break
+    network.load_state_dict(best_state)
+    final_val = evaluate_encoded(network, val_data, settings.batch_size, limit=1 if settings.dry_run else None)
+    elapsed = time.monotonic() - started
+    metrics = {
+        "validation": final_val,
+        "best_epoch": best_epoch,
+        "history": history,
+        "train_examples": len(train_set),
+        "val_examples": len(val_set),
+        "data": list(data_names),
+        "training_time_s": round(elapsed, 1),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "settings": asdict(settings),
+        "code_revision": git_revision(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dry_run": settings.dry_run,
+    }
+    version = save_artifact(out_dir, network=network, vocab=vocab, metrics=metrics)
+    metrics["version"] = version
+    return metrics
+
+
+def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Average several checkpoints' weights (a cheap ensemble in one model)."""
+    return {k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype) for k in states[0]}

@@ -1,0 +1,82 @@
+"""Word vectors pre-trained on unlabelled text (word2vec), saved as safetensors + JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from model import Vocab
+
+VECTORS_FILE = "vectors.safetensors"
+WORDS_FILE = "words.json"
+
+
+def pretrain_word2vec(
+    sentences: Sequence[list[str]],
+    out_dir: str | Path,
+    *,
+    dim: int,
+    epochs: int,
+    workers: int,
+    min_count: int = 3,
+    window: int = 5,
+    seed: int = 13,
+) -> dict[str, object]:
+    """Train skip-gram word2vec (gensim) on tokenised texts and save the vectors."""
+    from gensim.models import Word2Vec  # heavy import, only for this command
+
+    started = time.monotonic()
+    model = Word2Vec(
+        sentences=sentences,
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        sg=1,
+        negative=5,
+        epochs=epochs,
+        workers=workers,
+        seed=seed,
+    )
+    words = list(model.wv.index_to_key)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # float16 halves the file; the vectors only initialise an embedding that training fine-tunes.
+    save_file({"vectors": torch.from_numpy(model.wv.vectors).half()}, str(out / VECTORS_FILE))
+    info = {
+        "words": len(words),
+        "dim": dim,
+        "epochs": epochs,
+        "window": window,
+        "min_count": min_count,
+        "texts": len(sentences),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / WORDS_FILE).write_text(json.dumps({"words": words, "info": info}, ensure_ascii=False), encoding="utf-8")
+    return info
+
+
+def load_vectors(directory: str | Path, vocab: Vocab, weight: torch.Tensor) -> int:
+    """Copy pre-trained vectors into `weight` rows of matching tokens; return how many matched."""
+    root = Path(directory)
+    words: Iterable[str] = json.loads((root / WORDS_FILE).read_text(encoding="utf-8"))["words"]
+    vectors = load_file(str(root / VECTORS_FILE))["vectors"].float()
+    if vectors.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"{root / VECTORS_FILE}: vectors have {vectors.shape[1]} dimensions, the model {weight.shape[1]}"
+        )
+    index = {w: i for i, w in enumerate(words)}
+    # Rescale to the embedding's init scale so pre-trained and random rows look alike to the LSTM.
+    scale = weight[2:].std() / vectors.std()
+    found = 0
+    with torch.no_grad():
+        for token_id, token in enumerate(vocab.tokens):
+            row = index.get(token)
+            if row is not None and token_id > 1:
+                weight[token_id] = vectors[row] * scale
+                found += 1
+    return found
