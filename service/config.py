@@ -1,0 +1,59 @@
+"""Settings: one class, environment prefix SENTIMENT_, `.env` honoured, checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_file=".env", extra="ignore")
+
+    model_dir: Path | None = Field(None, description="artifact directory; empty = the shipped default model")
+    database_url: str = Field("sqlite:///data/requests.db", description="SQLAlchemy URL of the request log")
+    host: str = Field("127.0.0.1", description="address python -m service binds")
+    port: int = Field(8000, ge=1, le=65535, description="port python -m service binds")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
+    max_queue: int = Field(2048, ge=1, description="texts waiting for the model before 503")
+    max_text_chars: int = Field(20_000, ge=1, description="longest text accepted, in characters")
+    max_batch_items: int = Field(256, ge=1, description="most texts in one batch request")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body read")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")
+    admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="admin keys")
+    log_text: Literal["full", "hash", "none"] = Field("full", description="what the log keeps of each text")
+    log_mode: Literal["async", "durable"] = Field("async", description="answer before or after the row commits")
+    log_flush_ms: int = Field(100, ge=1, le=60_000, description="longest a row waits before it is written")
+    log_max_pending: int = Field(100_000, ge=100, description="rows held while the database is down")
+    durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its prediction")
+
+    @field_validator("api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            keys = [k.strip() for k in value.split(",") if k.strip()]
+            if any(len(k) < 8 for k in keys):
+                raise ValueError("each key must be at least 8 characters")
+            return keys
+        return value
+
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
+        return value

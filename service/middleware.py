@@ -1,0 +1,112 @@
+"""ASGI middleware: request ids, the body-size limit, and per-route metrics.
+
+Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request's hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_body
+from service.metrics import ServiceMetrics
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+ROUTES = frozenset(
+    {"/v1/sentiment", "/v1/sentiment/batch", "/v1/model", "/v1/requests", "/v1/admin/reload", "/healthz",
+     "/readyz", "/metrics", "/docs", "/openapi.json"}
+)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {}).update(request_id=request_id, started=started)
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        status_holder = [500]
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            body_receive = await self._bounded_body(scope, receive)
+            if body_receive is None:
+                await _send_json(send_with_id, 413, error_body(
+                    "body_too_large", f"request body over {self.max_body_bytes} bytes", request_id))
+                return
+            await self.app(scope, body_receive, send_with_id)
+        finally:
+            self.metrics.requests.labels(route, str(status_holder[0])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """Read the body up to the limit and replay it; None when it is over (never read whole)."""
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return receive
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body_bytes:
+                        return None
+                except ValueError:
+                    return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})

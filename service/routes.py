@@ -1,0 +1,232 @@
+"""The v1 routes: thin, validate, hand to the batcher, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from model import ArtifactError
+from service.batcher import Outcome
+from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge
+from service.logdb import recent_rows
+from service.runtime import Runtime
+from service.schemas import (
+    BatchItemError,
+    BatchRequest,
+    BatchResponse,
+    ErrorDetail,
+    ErrorResponse,
+    Health,
+    LogRow,
+    LogRows,
+    ModelInfo,
+    ReloadResponse,
+    Sentiment,
+    SentimentRequest,
+    SentimentResponse,
+)
+
+ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 429, 503)}
+router = APIRouter()
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def client_key(request: Request, runtime: RuntimeDep) -> str | None:
+    return runtime.keys.client(request)
+
+
+def admin_key(request: Request, runtime: RuntimeDep) -> str:
+    return runtime.keys.admin(request)
+
+
+ClientDep = Annotated[str | None, Depends(client_key)]
+AdminDep = Annotated[str, Depends(admin_key)]
+
+
+class InvalidText(ServiceError):
+    status, code = 422, "invalid_text"
+
+
+class TextTooLong(TooLarge):
+    code = "text_too_long"
+
+
+def check_text(text: str, max_chars: int) -> ServiceError | None:
+    """Return the error for a text the model must not see, or None."""
+    if len(text) > max_chars:
+        return TextTooLong(f"text has {len(text)} characters; the limit is {max_chars}")
+    if not text.strip():
+        return InvalidText("text is empty")
+    if "\x00" in text:
+        return InvalidText("text contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return InvalidText("text contains an unpaired UTF-16 surrogate")
+    return None
+
+
+def _sentiment(outcome: Outcome) -> Sentiment:
+    p = outcome.prediction
+    return Sentiment(label=p.label, score=p.score, probabilities=p.probabilities, tokens_used=p.tokens_used,
+                     tokens_total=p.tokens_total, truncated=p.tokens_total > p.tokens_used)
+
+
+async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
+    if runtime.batcher is None:
+        raise NotReady("the model is not loaded yet")
+    futures = runtime.batcher.submit(texts)
+    try:
+        return await asyncio.wait_for(asyncio.gather(*futures), runtime.settings.request_timeout_s)
+    except TimeoutError:
+        raise RequestTimeout("the prediction took too long; retry later", headers={"Retry-After": "1"}) from None
+    finally:
+        for future in futures:
+            future.cancel()  # no-op when done; frees the slot when the client gave up or we timed out
+
+
+@router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
+async def predict_one(body: SentimentRequest, request: Request, runtime: RuntimeDep, client: ClientDep) -> SentimentResponse:
+    """Classify one text."""
+    problem = check_text(body.text, runtime.settings.max_text_chars)
+    if problem is not None:
+        raise problem
+    (outcome,) = await _predict(runtime, [body.text])
+    request_id = request.state.request_id
+    await runtime.record([runtime.log_row(request_id=request_id, endpoint="sentiment", index=0, client=client,
+                                          text=body.text, latency_s=time.perf_counter() - request.state.started,
+                                          outcome=outcome)])
+    return SentimentResponse(**_sentiment(outcome).model_dump(), model_version=outcome.model_version,
+                             request_id=request_id)
+
+
+@router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
+async def predict_batch(body: BatchRequest, request: Request, runtime: RuntimeDep, client: ClientDep) -> BatchResponse:
+    """Classify several texts; an invalid text gets an error entry in its place."""
+    settings = runtime.settings
+    if not body.texts:
+        raise InvalidText("texts is empty; send at least one text")
+    if len(body.texts) > settings.max_batch_items:
+        raise TooLarge(f"{len(body.texts)} texts; the limit is {settings.max_batch_items} per request")
+    problems = [check_text(t, settings.max_text_chars) for t in body.texts]
+    valid = [i for i, p in enumerate(problems) if p is None]
+    outcomes = dict(zip(valid, await _predict(runtime, [body.texts[i] for i in valid]) if valid else [], strict=True))
+    request_id = request.state.request_id
+    latency = time.perf_counter() - request.state.started
+    results: list[Sentiment | BatchItemError] = []
+    rows = []
+    for i, text in enumerate(body.texts):
+        problem = problems[i]
+        if problem is None:
+            results.append(_sentiment(outcomes[i]))
+        else:
+            results.append(BatchItemError(error=ErrorDetail(code=problem.code, message=problem.message,
+                                                            request_id=request_id)))
+        rows.append(runtime.log_row(request_id=request_id, endpoint="sentiment/batch", index=i, client=client,
+                                    text=text, latency_s=latency, outcome=outcomes.get(i),
+                                    status=200 if problem is None else problem.status,
+                                    error_code=None if problem is None else problem.code))
+    await runtime.record(rows)
+    version = next(iter(outcomes.values())).model_version if outcomes else runtime.predictor.version
+    return BatchResponse(results=results, model_version=version, request_id=request_id)
+
+
+@router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])
+async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
+    """Describe the model being served."""
+    predictor = runtime.predictor
+    artifact = predictor.artifact
+    return ModelInfo(name=artifact.path.name, version=predictor.version, labels=predictor.labels,
+                     path=str(artifact.path), config=artifact.config.to_dict(), metrics=artifact.metrics)
+
+
+@router.get("/v1/requests", response_model=LogRows, responses=ERRORS, tags=["admin"])
+def request_log(
+    runtime: RuntimeDep,
+    admin: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="most rows returned, newest first")] = 100,
+    since: Annotated[datetime | None, Query(description="only rows at or after this ISO-8601 time")] = None,
+    label: Annotated[str | None, Query(max_length=64, description="only rows with this label")] = None,
+) -> LogRows:
+    """Recent request-log rows, newest first (admin)."""
+    if runtime.engine is None:
+        raise NotReady("the request log is not open yet")
+    try:
+        rows = recent_rows(runtime.engine, limit=limit, since=since, label=label)
+    except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
+        raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
+    return LogRows(rows=[LogRow(**r) for r in rows], count=len(rows))
+
+
+@router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, tags=["admin"])
+async def reload_model(runtime: RuntimeDep, admin: AdminDep) -> ReloadResponse:
+    """Load the configured artifact again and swap it in; on failure keep the current one."""
+    return await reload(runtime)
+
+
+async def reload(runtime: Runtime) -> ReloadResponse:
+    if runtime.batcher is None:
+        raise NotReady("the model is not loaded yet")
+    async with runtime.reload_lock:
+        previous = runtime.batcher.predictor
+        try:
+            candidate = await asyncio.to_thread(runtime.load_predictor)
+            await asyncio.to_thread(candidate.predict, ["reload check: a short test sentence."])
+        except ArtifactError as exc:
+            runtime.metrics.reloads.labels("failed").inc()
+            raise ReloadFailed(f"kept model {previous.version}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
+            runtime.metrics.reloads.labels("failed").inc()
+            raise ReloadFailed(f"kept model {previous.version}: {type(exc).__name__}: {exc}") from None
+        runtime.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
+        runtime.announce_model(candidate)
+        runtime.metrics.reloads.labels("ok").inc()
+        return ReloadResponse(previous_version=previous.version, version=candidate.version,
+                              changed=previous.version != candidate.version)
+
+
+@router.get("/healthz", response_model=Health, tags=["health"])
+async def healthz() -> Health:
+    """200 while the process lives."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
+async def readyz(runtime: RuntimeDep) -> Response:
+    """200 once the model is loaded and the log writer runs; 503 otherwise."""
+    batcher, writer = runtime.batcher, runtime.writer
+    checks = {
+        "model": batcher.predictor.version if batcher is not None else None,
+        "batcher": batcher is not None and batcher.running and not runtime.draining,
+        "log_writer": writer is not None and writer.running,
+        "log_degraded": writer.degraded if writer is not None else None,
+        "log_error": writer.stats.last_error if writer is not None else None,
+    }
+    ready = bool(checks["batcher"] and checks["log_writer"])
+    if ready and checks["log_degraded"] and runtime.settings.log_mode == "durable":
+        ready = False  # durable mode cannot answer while its log cannot commit
+    status = "ready" if ready and not checks["log_degraded"] else ("degraded" if ready else "not_ready")
+    return JSONResponse(Health(status=status, checks=checks).model_dump(), 200 if ready else 503)
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus text format."""
+    m = runtime.metrics
+    if runtime.batcher is not None:
+        m.queue_depth.set(runtime.batcher.depth)
+    if runtime.writer is not None:
+        m.log_pending.set(runtime.writer.pending)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,96 @@
+"""What the app holds while it runs: settings, the model behind the batcher, the log writer."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from model import Predictor, load_predictor
+from service.auth import KeyChecker
+from service.batcher import MicroBatcher, Outcome
+from service.config import Settings
+from service.errors import LogUnavailable, NotReady
+from service.logdb import RequestLogWriter, WriterStats
+from service.metrics import ServiceMetrics
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = ServiceMetrics()
+        self.keys = KeyChecker(settings.api_keys, settings.admin_keys)
+        self.batcher: MicroBatcher | None = None
+        self.writer: RequestLogWriter | None = None
+        self.engine: Engine | None = None
+        self.reload_lock = asyncio.Lock()
+        self.draining = False
+
+    # -- the model -------------------------------------------------------------------------
+    def load_predictor(self) -> Predictor:
+        return load_predictor(self.settings.model_dir, batch_size=self.settings.max_batch_size)
+
+    @property
+    def predictor(self) -> Predictor:
+        if self.batcher is None:
+            raise NotReady("the model is not loaded yet")
+        return self.batcher.predictor
+
+    def on_batch(self, size: int, seconds: float, max_wait: float) -> None:
+        self.metrics.batch_size.observe(size)
+        self.metrics.batch_seconds.observe(seconds)
+        self.metrics.queue_wait.observe(max_wait)
+
+    def announce_model(self, predictor: Predictor) -> None:
+        self.metrics.model.info({"version": predictor.version, "labels": ",".join(predictor.labels),
+                                 "path": str(predictor.artifact.path)})
+
+    # -- the log ---------------------------------------------------------------------------
+    def on_log_change(self, stats: WriterStats) -> None:
+        self.metrics.log_degraded.set(1 if stats.degraded_since is not None else 0)
+
+    def log_row(self, *, request_id: str, endpoint: str, index: int, client: str | None, text: str,
+                latency_s: float, outcome: Outcome | None = None, status: int = 200,
+                error_code: str | None = None) -> dict[str, Any]:
+        mode = self.settings.log_text
+        row: dict[str, Any] = {
+            "created_at": datetime.now(UTC), "request_id": request_id, "endpoint": endpoint, "item_index": index,
+            "client_key_id": client, "text": text if mode == "full" else None,
+            "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if mode != "none" else None,
+            "text_chars": len(text), "label": None, "score": None, "model_version": None, "batch_size": None,
+            "queue_wait_ms": None, "latency_ms": latency_s * 1000, "status": status, "error_code": error_code,
+        }
+        if outcome is not None:
+            row.update(label=outcome.prediction.label, score=outcome.prediction.score,
+                       model_version=outcome.model_version, batch_size=outcome.batch_size,
+                       queue_wait_ms=outcome.queue_wait_s * 1000)
+        return row
+
+    async def record(self, rows: list[dict[str, Any]]) -> None:
+        """Hand rows to the writer; in durable mode return only once they are committed."""
+        writer = self.writer
+        if writer is None:
+            return
+        if self.settings.log_mode == "async":
+            for row in rows:
+                writer.add(row)
+            return
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[bool]] = []
+        for row in rows:
+            future: asyncio.Future[bool] = loop.create_future()
+            waits.append(future)
+
+            def done(ok: bool, future: asyncio.Future[bool] = future) -> None:
+                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(ok))
+
+            writer.add(row, on_commit=done)
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*waits), self.settings.durable_timeout_s)
+        except TimeoutError:
+            raise LogUnavailable("the request log did not commit in time; the prediction was not recorded") from None
+        if not all(results):
+            raise LogUnavailable("the request log could not record this prediction")

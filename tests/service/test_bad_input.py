@@ -1,0 +1,56 @@
+import pytest
+from fastapi.testclient import TestClient
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/v1/sentiment", b'{"text": ""}', 422, "invalid_text"),
+        ("/v1/sentiment", b'{"text": "   \\n\\t "}', 422, "invalid_text"),
+        ("/v1/sentiment", b'{"text": "' + b"a" * 20_001 + b'"}', 413, "text_too_long"),
+        ("/v1/sentiment", b'{"text": 5}', 422, "invalid_request"),
+        ("/v1/sentiment", b'{"text": null}', 422, "invalid_request"),
+        ("/v1/sentiment", b'{"text": ["a"]}', 422, "invalid_request"),
+        ("/v1/sentiment", b'{"txt": "good"}', 422, "invalid_request"),
+        ("/v1/sentiment", b'{"text": "good", "extra": 1}', 422, "invalid_request"),
+        ("/v1/sentiment", b"[]", 422, "invalid_request"),
+        ("/v1/sentiment", b"", 422, "invalid_request"),
+        ("/v1/sentiment", b'{"text": "good"', 400, "invalid_json"),
+        ("/v1/sentiment", b"\xff\xfe{}", 400, "invalid_json"),
+        ("/v1/sentiment", b'{"text": "caf\xe9"}', 400, "invalid_json"),
+        ("/v1/sentiment", b'{"text": "nul \\u0000 byte"}', 422, "invalid_text"),
+        ("/v1/sentiment", b'{"text": "lone \\ud800 surrogate"}', 422, "invalid_text"),
+        ("/v1/sentiment", b'{"text": "' + b"a" * 5_000_000 + b'"}', 413, "body_too_large"),
+        ("/v1/sentiment/batch", b'{"texts": []}', 422, "invalid_text"),
+        ("/v1/sentiment/batch", b'{"texts": "good"}', 422, "invalid_request"),
+        ("/v1/sentiment/batch", b'{"texts": ["good", 3]}', 422, "invalid_request"),
+        ("/v1/sentiment/batch", b'{"texts": [' + b",".join([b'"a"'] * 257) + b"]}", 413, "too_large"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(client: TestClient, path: str, body: bytes, status: int, code: str) -> None:
+    response = client.post(path, content=body, headers=JSON)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and error["request_id"] == response.headers["x-request-id"]
+
+
+def test_wrong_method_and_unknown_path_are_json(client: TestClient) -> None:
+    assert client.get("/v1/sentiment").json()["error"]["code"] == "method_not_allowed"
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_chunked_oversized_body_is_refused_without_reading_it_all(client: TestClient) -> None:
+    sent = 0
+
+    def chunks():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        yield b'{"text": "'
+        for _ in range(1000):  # up to 10 MB, far over the 2 MB limit
+            sent += 1
+            yield b"a" * 10_000
+        yield b'"}'
+
+    response = client.post("/v1/sentiment", content=chunks(), headers=JSON)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"

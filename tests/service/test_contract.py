@@ -1,0 +1,100 @@
+import math
+
+from fastapi.testclient import TestClient
+
+from model import load_predictor
+from tests.service.conftest import ADMIN
+
+
+def test_single_prediction_shape(client: TestClient) -> None:
+    response = client.post("/v1/sentiment", json={"text": "A good movie!"})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"label", "score", "probabilities", "tokens_used", "tokens_total", "truncated",
+                         "model_version", "request_id"}
+    assert body["label"] in body["probabilities"] and body["score"] == body["probabilities"][body["label"]]
+    assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-9)
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert (body["tokens_used"], body["tokens_total"], body["truncated"]) == (4, 4, False)
+
+
+def test_request_id_is_honoured(client: TestClient) -> None:
+    response = client.post("/v1/sentiment", json={"text": "fine"}, headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123" and response.json()["request_id"] == "abc-123"
+    odd = client.post("/v1/sentiment", json={"text": "fine"}, headers={"X-Request-ID": "bad id\twith space"})
+    assert odd.headers["x-request-id"] != "bad id\twith space" and len(odd.headers["x-request-id"]) == 32
+
+
+def test_batch_matches_single_and_keeps_order(client: TestClient, tiny_artifact) -> None:  # type: ignore[no-untyped-def]
+    texts = ["good", "the plot was awful and the movie was poor", "great " * 60, "fine !"]
+    batch = client.post("/v1/sentiment/batch", json={"texts": texts})
+    assert batch.status_code == 200
+    results = batch.json()["results"]
+    assert len(results) == len(texts)
+    expected = load_predictor(tiny_artifact).predict(texts)
+    for text, result, direct in zip(texts, results, expected, strict=True):
+        single = client.post("/v1/sentiment", json={"text": text}).json()
+        for label, p in direct.probabilities.items():
+            assert abs(result["probabilities"][label] - p) < 1e-5
+            assert abs(single["probabilities"][label] - p) < 1e-5
+    assert results[2]["truncated"] is True and results[2]["tokens_used"] == 40
+
+
+def test_batch_item_errors_do_not_spoil_the_rest(client: TestClient) -> None:
+    response = client.post("/v1/sentiment/batch", json={"texts": ["good", "   ", "x" * 20_001, "bad\u0000", "fine"]})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r.get("error", {}).get("code") for r in results] == [None, "invalid_text", "text_too_long",
+                                                                  "invalid_text", None]
+    assert results[0]["label"] and results[4]["label"]
+
+
+def test_model_info(client: TestClient) -> None:
+    body = client.get("/v1/model").json()
+    assert body["labels"] == ["negative", "positive"] and len(body["version"]) == 12
+    assert body["config"]["vocab_size"] > 2 and "note" in body["metrics"]
+
+
+def test_health_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    client.post("/v1/sentiment", json={"text": "good"})
+    text = client.get("/metrics").text
+    for name in ("sentiment_requests_total", "sentiment_request_latency_seconds_bucket", "sentiment_batch_size_bucket",
+                 "sentiment_queue_depth", "sentiment_queue_wait_seconds", "sentiment_log_rows_written_total",
+                 "sentiment_log_rows_dropped_total", "sentiment_model_info"):
+        assert name in text
+    assert 'route="/v1/sentiment",status="200"' in text
+
+
+def test_readiness_before_start(settings_for) -> None:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+
+    with_no_lifespan = TestClient(create_app(settings_for()))  # not entered: the model is not loaded
+    response = with_no_lifespan.get("/readyz")
+    assert response.status_code == 503 and response.json()["status"] == "not_ready"
+    assert with_no_lifespan.post("/v1/sentiment", json={"text": "good"}).status_code == 503
+
+
+def test_openapi_describes_the_routes(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in ("/v1/sentiment", "/v1/sentiment/batch", "/v1/model", "/v1/requests", "/v1/admin/reload"):
+        assert path in schema["paths"]
+    assert "SentimentResponse" in schema["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_request_log_query(client: TestClient) -> None:
+    from tests.service.conftest import admin_rows
+
+    client.post("/v1/sentiment", json={"text": "good"})
+    client.post("/v1/sentiment/batch", json={"texts": ["bad", "fine"]})
+    rows = admin_rows(client)
+    assert [r["endpoint"] for r in rows] == ["sentiment/batch", "sentiment/batch", "sentiment"]
+    label = rows[0]["label"]
+    assert all(r["label"] == label for r in admin_rows(client, label=label))
+    assert len(admin_rows(client, limit=1)) == 1
+    assert admin_rows(client, since="2999-01-01T00:00:00Z") == []
+    bad = client.get("/v1/requests", params={"limit": 0}, headers={"X-API-Key": ADMIN})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
