@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from pydantic import ValidationError
@@ -13,9 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Serve sentiment predictions over HTTP.")
     parser.add_argument("--host", help="address to bind (default: SENTIMENT_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: SENTIMENT_PORT or 8000)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="server log level")
-    parser.add_argument("--access-log", action="store_true", help="print one line per request (the SQL log has them all)")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level"
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="print one line per request (the SQL log has them all)"
+    )
     args = parser.parse_args(argv)
 
     from service.config import Settings
@@ -38,9 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     except ArtifactError as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
+    # uvicorn drains on SIGTERM, then raises the signal again for the handler it found; a no-op
+    # handler here turns that into a normal exit (status 0) once the drain has finished.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level=args.log_level, access_log=args.access_log, timeout_graceful_shutdown=30)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=30,
+    )
     return 0
 
 

@@ -37,13 +37,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(upgrade_schema, engine)
         runtime.engine = engine
         m = runtime.metrics
-        writer = RequestLogWriter(engine, flush_s=s.log_flush_ms / 1000, max_pending=s.log_max_pending,
-                                  on_written=m.log_written.inc, on_dropped=m.log_dropped.inc)
+        writer = RequestLogWriter(
+            engine,
+            flush_s=s.log_flush_ms / 1000,
+            max_pending=s.log_max_pending,
+            on_written=m.log_written.inc,
+            on_dropped=m.log_dropped.inc,
+        )
         writer.stats.on_change.append(runtime.on_log_change)
         writer.start()
         runtime.writer = writer
-        batcher = MicroBatcher(predictor, max_batch_size=s.max_batch_size, max_queue=s.max_queue,
-                               on_batch=runtime.on_batch)
+        batcher = MicroBatcher(
+            predictor, max_batch_size=s.max_batch_size, max_queue=s.max_queue, on_batch=runtime.on_batch
+        )
         batcher.start()
         runtime.batcher = batcher
         runtime.announce_model(predictor)
@@ -70,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(router)
-    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes
+    )
     return app
 
 

@@ -84,7 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(error_body("invalid_json", "the body is not valid JSON (UTF-8)", request_id_of(request)), 400)
+            return JSONResponse(
+                error_body("invalid_json", "the body is not valid JSON (UTF-8)", request_id_of(request)), 400
+            )
         return JSONResponse(error_body("invalid_request", _describe(errors), request_id_of(request)), 422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -105,9 +105,16 @@ class RequestLogWriter:
     writer degraded and is retried with backoff; the rows stay queued until it succeeds.
     """
 
-    def __init__(self, engine: Engine, *, flush_s: float, max_pending: int, group_rows: int = 1000,
-                 on_written: Callable[[int], None] | None = None,
-                 on_dropped: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flush_s: float,
+        max_pending: int,
+        group_rows: int = 1000,
+        on_written: Callable[[int], None] | None = None,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.on_written = on_written or (lambda n: None)
         self.on_dropped = on_dropped or (lambda n: None)
@@ -206,7 +213,7 @@ class RequestLogWriter:
     def _write(self, group: list[PendingRow]) -> bool:
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(RequestLogRow.__table__), [row.values for row in group])
+                connection.execute(insert(RequestLogRow), [row.values for row in group])
         except Exception as exc:  # noqa: BLE001 - any database fault: keep the rows, report, retry
             self.stats.failures += 1
             self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"

@@ -12,7 +12,9 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("sentiment_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.requests = Counter(
+            "sentiment_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
         self.latency = Histogram(
             "sentiment_request_latency_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
@@ -27,7 +29,9 @@ class ServiceMetrics:
         )
         self.rejected = Counter("sentiment_rejected", "texts refused because the queue was full", registry=r)
         self.log_written = Counter("sentiment_log_rows_written", "request-log rows committed", registry=r)
-        self.log_dropped = Counter("sentiment_log_rows_dropped", "request-log rows lost (memory cap or shutdown)", registry=r)
+        self.log_dropped = Counter(
+            "sentiment_log_rows_dropped", "request-log rows lost (memory cap or shutdown)", registry=r
+        )
         self.log_pending = Gauge("sentiment_log_rows_pending", "request-log rows waiting to be written", registry=r)
         self.log_degraded = Gauge("sentiment_log_degraded", "1 while the request-log database is failing", registry=r)
         self.model = Info("sentiment_model", "the model being served", registry=r)

@@ -18,8 +18,18 @@ from service.metrics import ServiceMetrics
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ROUTES = frozenset(
-    {"/v1/sentiment", "/v1/sentiment/batch", "/v1/model", "/v1/requests", "/v1/admin/reload", "/healthz",
-     "/readyz", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/v1/sentiment",
+        "/v1/sentiment/batch",
+        "/v1/model",
+        "/v1/requests",
+        "/v1/admin/reload",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 
 
@@ -49,8 +59,11 @@ class RequestContextMiddleware:
         try:
             body_receive = await self._bounded_body(scope, receive)
             if body_receive is None:
-                await _send_json(send_with_id, 413, error_body(
-                    "body_too_large", f"request body over {self.max_body_bytes} bytes", request_id))
+                await _send_json(
+                    send_with_id,
+                    413,
+                    error_body("body_too_large", f"request body over {self.max_body_bytes} bytes", request_id),
+                )
                 return
             await self.app(scope, body_receive, send_with_id)
         finally:
@@ -106,7 +119,15 @@ def _request_id(scope: Scope) -> str:
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +32,7 @@ from service.schemas import (
     SentimentResponse,
 )
 
-ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 429, 503)}
 router = APIRouter()
 
 
@@ -80,8 +80,14 @@ def check_text(text: str, max_chars: int) -> ServiceError | None:
 
 def _sentiment(outcome: Outcome) -> Sentiment:
     p = outcome.prediction
-    return Sentiment(label=p.label, score=p.score, probabilities=p.probabilities, tokens_used=p.tokens_used,
-                     tokens_total=p.tokens_total, truncated=p.tokens_total > p.tokens_used)
+    return Sentiment(
+        label=p.label,
+        score=p.score,
+        probabilities=p.probabilities,
+        tokens_used=p.tokens_used,
+        tokens_total=p.tokens_total,
+        truncated=p.tokens_total > p.tokens_used,
+    )
 
 
 async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
@@ -98,18 +104,31 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
-async def predict_one(body: SentimentRequest, request: Request, runtime: RuntimeDep, client: ClientDep) -> SentimentResponse:
+async def predict_one(
+    body: SentimentRequest, request: Request, runtime: RuntimeDep, client: ClientDep
+) -> SentimentResponse:
     """Classify one text."""
     problem = check_text(body.text, runtime.settings.max_text_chars)
     if problem is not None:
         raise problem
     (outcome,) = await _predict(runtime, [body.text])
     request_id = request.state.request_id
-    await runtime.record([runtime.log_row(request_id=request_id, endpoint="sentiment", index=0, client=client,
-                                          text=body.text, latency_s=time.perf_counter() - request.state.started,
-                                          outcome=outcome)])
-    return SentimentResponse(**_sentiment(outcome).model_dump(), model_version=outcome.model_version,
-                             request_id=request_id)
+    await runtime.record(
+        [
+            runtime.log_row(
+                request_id=request_id,
+                endpoint="sentiment",
+                index=0,
+                client=client,
+                text=body.text,
+                latency_s=time.perf_counter() - request.state.started,
+                outcome=outcome,
+            )
+        ]
+    )
+    return SentimentResponse(
+        **_sentiment(outcome).model_dump(), model_version=outcome.model_version, request_id=request_id
+    )
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
@@ -132,12 +151,22 @@ async def predict_batch(body: BatchRequest, request: Request, runtime: RuntimeDe
         if problem is None:
             results.append(_sentiment(outcomes[i]))
         else:
-            results.append(BatchItemError(error=ErrorDetail(code=problem.code, message=problem.message,
-                                                            request_id=request_id)))
-        rows.append(runtime.log_row(request_id=request_id, endpoint="sentiment/batch", index=i, client=client,
-                                    text=text, latency_s=latency, outcome=outcomes.get(i),
-                                    status=200 if problem is None else problem.status,
-                                    error_code=None if problem is None else problem.code))
+            results.append(
+                BatchItemError(error=ErrorDetail(code=problem.code, message=problem.message, request_id=request_id))
+            )
+        rows.append(
+            runtime.log_row(
+                request_id=request_id,
+                endpoint="sentiment/batch",
+                index=i,
+                client=client,
+                text=text,
+                latency_s=latency,
+                outcome=outcomes.get(i),
+                status=200 if problem is None else problem.status,
+                error_code=None if problem is None else problem.code,
+            )
+        )
     await runtime.record(rows)
     version = next(iter(outcomes.values())).model_version if outcomes else runtime.predictor.version
     return BatchResponse(results=results, model_version=version, request_id=request_id)
@@ -148,8 +177,14 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
     """Describe the model being served."""
     predictor = runtime.predictor
     artifact = predictor.artifact
-    return ModelInfo(name=artifact.path.name, version=predictor.version, labels=predictor.labels,
-                     path=str(artifact.path), config=artifact.config.to_dict(), metrics=artifact.metrics)
+    return ModelInfo(
+        name=artifact.path.name,
+        version=predictor.version,
+        labels=predictor.labels,
+        path=str(artifact.path),
+        config=artifact.config.to_dict(),
+        metrics=artifact.metrics,
+    )
 
 
 @router.get("/v1/requests", response_model=LogRows, responses=ERRORS, tags=["admin"])
@@ -193,8 +228,9 @@ async def reload(runtime: Runtime) -> ReloadResponse:
         runtime.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
         runtime.announce_model(candidate)
         runtime.metrics.reloads.labels("ok").inc()
-        return ReloadResponse(previous_version=previous.version, version=candidate.version,
-                              changed=previous.version != candidate.version)
+        return ReloadResponse(
+            previous_version=previous.version, version=candidate.version, changed=previous.version != candidate.version
+        )
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])

@@ -45,28 +45,56 @@ class Runtime:
         self.metrics.queue_wait.observe(max_wait)
 
     def announce_model(self, predictor: Predictor) -> None:
-        self.metrics.model.info({"version": predictor.version, "labels": ",".join(predictor.labels),
-                                 "path": str(predictor.artifact.path)})
+        self.metrics.model.info(
+            {"version": predictor.version, "labels": ",".join(predictor.labels), "path": str(predictor.artifact.path)}
+        )
 
     # -- the log ---------------------------------------------------------------------------
     def on_log_change(self, stats: WriterStats) -> None:
         self.metrics.log_degraded.set(1 if stats.degraded_since is not None else 0)
 
-    def log_row(self, *, request_id: str, endpoint: str, index: int, client: str | None, text: str,
-                latency_s: float, outcome: Outcome | None = None, status: int = 200,
-                error_code: str | None = None) -> dict[str, Any]:
+    def log_row(
+        self,
+        *,
+        request_id: str,
+        endpoint: str,
+        index: int,
+        client: str | None,
+        text: str,
+        latency_s: float,
+        outcome: Outcome | None = None,
+        status: int = 200,
+        error_code: str | None = None,
+    ) -> dict[str, Any]:
         mode = self.settings.log_text
         row: dict[str, Any] = {
-            "created_at": datetime.now(UTC), "request_id": request_id, "endpoint": endpoint, "item_index": index,
-            "client_key_id": client, "text": text if mode == "full" else None,
-            "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if mode != "none" else None,
-            "text_chars": len(text), "label": None, "score": None, "model_version": None, "batch_size": None,
-            "queue_wait_ms": None, "latency_ms": latency_s * 1000, "status": status, "error_code": error_code,
+            "created_at": datetime.now(UTC),
+            "request_id": request_id,
+            "endpoint": endpoint,
+            "item_index": index,
+            "client_key_id": client,
+            "text": text if mode == "full" else None,
+            "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            if mode != "none"
+            else None,
+            "text_chars": len(text),
+            "label": None,
+            "score": None,
+            "model_version": None,
+            "batch_size": None,
+            "queue_wait_ms": None,
+            "latency_ms": latency_s * 1000,
+            "status": status,
+            "error_code": error_code,
         }
         if outcome is not None:
-            row.update(label=outcome.prediction.label, score=outcome.prediction.score,
-                       model_version=outcome.model_version, batch_size=outcome.batch_size,
-                       queue_wait_ms=outcome.queue_wait_s * 1000)
+            row.update(
+                label=outcome.prediction.label,
+                score=outcome.prediction.score,
+                model_version=outcome.model_version,
+                batch_size=outcome.batch_size,
+                queue_wait_ms=outcome.queue_wait_s * 1000,
+            )
         return row
 
     async def record(self, rows: list[dict[str, Any]]) -> None:
@@ -85,7 +113,7 @@ class Runtime:
             waits.append(future)
 
             def done(ok: bool, future: asyncio.Future[bool] = future) -> None:
-                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(ok))
+                loop.call_soon_threadsafe(_resolve, future, ok)
 
             writer.add(row, on_commit=done)
         try:
@@ -94,3 +122,8 @@ class Runtime:
             raise LogUnavailable("the request log did not commit in time; the prediction was not recorded") from None
         if not all(results):
             raise LogUnavailable("the request log could not record this prediction")
+
+
+def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
+    if not future.done():  # the request may have timed out already
+        future.set_result(ok)

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and export its artifact directory")
     _add_data_options(train)
     train.add_argument("--out", required=True, help="artifact directory to write")
-    train.add_argument("--epochs", type=int, default=6, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--epochs", type=int, default=4, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--batch-size", type=int, default=64, help="texts per training step")
     train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate for AdamW")
     train.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")

@@ -154,7 +154,8 @@ def _markdown(result: dict[str, Any], metrics: dict[str, Any], path: Path) -> No
     lines = [
         f"# Evaluation of model {result['model_version']}",
         "",
-        f"Data: {', '.join(result['data']) or 'given examples'} ({result['examples']} examples, {result['truncated']} truncated).",
+        f"Data: {', '.join(result['data']) or 'given examples'} "
+        f"({result['examples']} examples, {result['truncated']} truncated).",
         "",
         f"- accuracy: **{result['accuracy']:.4f}**, macro F1 {result['macro_f1']:.4f}, ECE {result['ece']:.4f}",
         f"- accuracy by source: {', '.join(f'{s} {a:.4f}' for s, a in result['accuracy_by_source'].items())}",

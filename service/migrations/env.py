@@ -13,6 +13,8 @@ if connection is not None:
         context.run_migrations()
 else:  # `alembic -x` / command line use: sqlalchemy.url from alembic.ini or -x url=...
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("give the database: alembic -x url=sqlite:///data/requests.db upgrade head")
     with create_engine(url).begin() as conn:
         context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

@@ -22,8 +22,12 @@ USER = "user-key-0001"
 @pytest.fixture()
 def settings_for(tiny_artifact: Path, tmp_path: Path) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"model_dir": tiny_artifact, "database_url": f"sqlite:///{tmp_path / 'log.db'}",
-                                  "admin_keys": [ADMIN], "log_flush_ms": 10}
+        values: dict[str, Any] = {
+            "model_dir": tiny_artifact,
+            "database_url": f"sqlite:///{tmp_path / 'log.db'}",
+            "admin_keys": [ADMIN],
+            "log_flush_ms": 10,
+        }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

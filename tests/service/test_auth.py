@@ -28,8 +28,9 @@ from tests.service.conftest import ADMIN, USER, admin_rows
         ("/metrics", "get", {}, 200),
     ],
 )
-def test_auth_matrix(settings_for: Callable[..., Settings], path: str, method: str, headers: dict[str, str],
-                     status: int) -> None:
+def test_auth_matrix(
+    settings_for: Callable[..., Settings], path: str, method: str, headers: dict[str, str], status: int
+) -> None:
     with TestClient(create_app(settings_for(api_keys=[USER]))) as client:
         kwargs = {"json": {"text": "good"}} if method == "post" and path == "/v1/sentiment" else {}
         response = getattr(client, method)(path, headers=headers, **kwargs)

@@ -10,8 +10,16 @@ def test_single_prediction_shape(client: TestClient) -> None:
     response = client.post("/v1/sentiment", json={"text": "A good movie!"})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"label", "score", "probabilities", "tokens_used", "tokens_total", "truncated",
-                         "model_version", "request_id"}
+    assert set(body) == {
+        "label",
+        "score",
+        "probabilities",
+        "tokens_used",
+        "tokens_total",
+        "truncated",
+        "model_version",
+        "request_id",
+    }
     assert body["label"] in body["probabilities"] and body["score"] == body["probabilities"][body["label"]]
     assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-9)
     assert body["request_id"] == response.headers["x-request-id"]
@@ -44,8 +52,13 @@ def test_batch_item_errors_do_not_spoil_the_rest(client: TestClient) -> None:
     response = client.post("/v1/sentiment/batch", json={"texts": ["good", "   ", "x" * 20_001, "bad\u0000", "fine"]})
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [r.get("error", {}).get("code") for r in results] == [None, "invalid_text", "text_too_long",
-                                                                  "invalid_text", None]
+    assert [r.get("error", {}).get("code") for r in results] == [
+        None,
+        "invalid_text",
+        "text_too_long",
+        "invalid_text",
+        None,
+    ]
     assert results[0]["label"] and results[4]["label"]
 
 
@@ -61,9 +74,16 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     client.post("/v1/sentiment", json={"text": "good"})
     text = client.get("/metrics").text
-    for name in ("sentiment_requests_total", "sentiment_request_latency_seconds_bucket", "sentiment_batch_size_bucket",
-                 "sentiment_queue_depth", "sentiment_queue_wait_seconds", "sentiment_log_rows_written_total",
-                 "sentiment_log_rows_dropped_total", "sentiment_model_info"):
+    for name in (
+        "sentiment_requests_total",
+        "sentiment_request_latency_seconds_bucket",
+        "sentiment_batch_size_bucket",
+        "sentiment_queue_depth",
+        "sentiment_queue_wait_seconds",
+        "sentiment_log_rows_written_total",
+        "sentiment_log_rows_dropped_total",
+        "sentiment_model_info",
+    ):
         assert name in text
     assert 'route="/v1/sentiment",status="200"' in text
 

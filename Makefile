@@ -1,0 +1,29 @@
+# Scripts, not magic: every target is a plain command you can also type yourself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project with its dev tools
+
+run: $(STAMP)  ## serve the shipped model on http://127.0.0.1:8000 (SQLite log in ./data)
+	$(PY) -m service
+
+lint: $(STAMP)  ## ruff lint + format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: lint  ## lint, then the whole test suite
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

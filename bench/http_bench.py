@@ -1,0 +1,188 @@
+"""HTTP load with wrk: the service vs a bare FastAPI ceiling vs the service without batching.
+
+    python bench/http_bench.py --imdb ../shared/data/aclImdb_v1.tar.gz [--duration 10]
+
+Needs `wrk` (Debian package). Starts each server as a real process on a loopback port, drives it
+with wrk (1 thread, a Lua script rotating POST bodies) at concurrency 1, 16, 64, 256, and prints
+requests/s, p50/p99 latency and errors per run, plus start-to-ready time, peak RSS under load and
+the batch endpoint's texts/s. All figures come from one run, so their ratios hold on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LUA = """
+local bodies = {}
+local i = 0
+init = function(args)
+  local f = io.open(args[1], "r")
+  for line in f:lines() do bodies[#bodies + 1] = line end
+  f:close()
+end
+request = function()
+  i = (i % #bodies) + 1
+  return wrk.format("POST", args_path, {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [*argv, "--port", str(self.port)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        ready_path = "/readyz" if "service" in argv else "/docs"
+        while True:
+            try:
+                if httpx.get(self.url + ready_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() - started > 60:
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.02)
+        self.start_to_ready = time.monotonic() - started
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def wrk(url: str, path: str, bodies: Path, connections: int, duration: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.replace("args_path", json.dumps(path)).replace("args[1]", json.dumps(str(bodies))))
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    os.unlink(script.name)
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors}
+
+
+def write_bodies(texts: list[str], key: str = "text") -> Path:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+    for t in texts:
+        handle.write(json.dumps({key: t}) + "\n")
+    handle.close()
+    return Path(handle.name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imdb", required=True, help="aclImdb folder or .tar.gz (test reviews are sent)")
+    parser.add_argument("--model", help="artifact directory (default: the shipped model)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated connection counts")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    from bench.predictor_bench import SHORT
+    from training.data import read_dataset
+
+    reviews = [e.text for e in read_dataset(args.imdb, split="test")][::25][:1000]
+    workloads = {"short": write_bodies(SHORT * 10), "imdb": write_bodies(reviews)}
+    levels = [int(c) for c in args.concurrency.split(",")]
+    tmp = Path(tempfile.mkdtemp())
+    base_env = {"SENTIMENT_DATABASE_URL": f"sqlite:///{tmp}/log.db", "SENTIMENT_LOG_TEXT": "hash"}
+    if args.model:
+        base_env["SENTIMENT_MODEL_DIR"] = args.model
+    python = sys.executable
+    configs = {
+        "bare FastAPI (ceiling)": (
+            [python, "-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning", "--no-access-log"],
+            {},
+        ),
+        "service (micro-batched)": ([python, "-m", "service", "--log-level", "warning"], {}),
+        "service (batch size 1)": (
+            [python, "-m", "service", "--log-level", "warning"],
+            {"SENTIMENT_MAX_BATCH_SIZE": "1"},
+        ),
+    }
+    results: dict[str, object] = {}
+    for workload, bodies in workloads.items():
+        print(f"\n### {workload} texts, single-text POST /v1/sentiment, wrk -t1, {args.duration} s per run\n")
+        print("| server | c | req/s | p50 ms | p99 ms | errors |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for name, (argv, env) in configs.items():
+            if workload == "imdb" and name.startswith("bare"):
+                continue  # the ceiling does no work per text: the short run measures it
+            server = Server(name, argv, {**base_env, **env})
+            for c in levels:
+                r = wrk(server.url, "/v1/sentiment", bodies, c, args.duration)
+                results[f"{workload}|{name}|{c}"] = r
+                print(f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']:.0f} |")
+            results[f"{name}|start_to_ready_s|{workload}"] = server.start_to_ready
+            results[f"{name}|peak_rss_mb|{workload}"] = server.peak_rss_mb()
+            server.stop()
+    server = Server("service", configs["service (micro-batched)"][0], base_env)
+    batch_bodies = write_bodies([json.dumps(SHORT * 32)], key="texts")
+    batch_bodies.write_text("".join(json.dumps({"texts": SHORT * 32}) + "\n" for _ in range(4)))
+    r = wrk(server.url, "/v1/sentiment/batch", batch_bodies, 4, args.duration)
+    results["batch_endpoint_texts_s"] = r["rps"] * len(SHORT) * 32
+    print(
+        f"\nbatch endpoint, 256 short texts per request, c=4: {r['rps']:.1f} req/s = "
+        f"{results['batch_endpoint_texts_s']:.0f} texts/s (p99 {r['p99_ms']:.0f} ms, errors {r['errors']:.0f})"
+    )
+    print(f"start to ready: {server.start_to_ready:.2f} s; peak RSS under load: {server.peak_rss_mb():.0f} MB")
+    results["start_to_ready_s"] = server.start_to_ready
+    results["peak_rss_mb"] = server.peak_rss_mb()
+    server.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Compute bound and in-process Predictor throughput, by batch size and text length.
+
+    python bench/predictor_bench.py [--model DIR] [--imdb ../shared/data/aclImdb_v1.tar.gz] [--threads N]
+
+Prints: the machine's fp32 GEMM rate, the model's FLOPs per token, the best reviews/s that rate
+allows, and measured texts/s for batch sizes 1..128 on short sentences and median-length reviews.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model import load_predictor, tokenize  # noqa: E402
+
+SHORT = [
+    "A wonderful film.",
+    "Dull and far too long.",
+    "I did not like it at all.",
+    "Great acting, weak plot.",
+    "Best movie of the year!",
+    "What a waste of time.",
+    "Surprisingly good.",
+    "Not bad, not great.",
+]
+
+
+def gemm_gflops(seconds: float = 2.0) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    n, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_token(config: dict) -> float:
+    """Multiply-adds x2 of the LSTM cells per token (both directions, all layers); the head is per text."""
+    e, h, layers = config["embedding_dim"], config["hidden_size"], config["num_layers"]
+    total = 0
+    for layer in range(layers):
+        inp = e if layer == 0 else 2 * h
+        total += 2 * (2 * 4 * h * (inp + h))  # 2 directions, 4 gates, (input + recurrent) weights, x2 for FMA
+    return float(total)
+
+
+def throughput(predictor, texts: list[str], batch: int, seconds: float) -> float:  # type: ignore[no-untyped-def]
+    predictor.batch_size = batch
+    work = (texts * (batch // len(texts) + 1))[:batch] if len(texts) < batch else texts[:batch]
+    predictor.predict(work)  # warm up
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        predictor.predict(work)
+        done += len(work)
+    return done / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="artifact directory (default: the shipped model)")
+    parser.add_argument("--imdb", help="aclImdb folder or .tar.gz for real review texts (else synthetic)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = load_predictor(args.model)
+    config = predictor.artifact.config.to_dict()
+    if args.imdb:
+        from training.data import read_dataset
+
+        reviews = [e.text for e in read_dataset(args.imdb, split="test")[:2000]]
+    else:
+        reviews = [" ".join(["the film was good and the acting was fine ."] * 25)] * 200
+    lengths = sorted(len(tokenize(t)) for t in reviews)
+    median = lengths[len(lengths) // 2]
+    # Reviews within 10% of the median length: "a median IMDB review".
+    median_reviews = [t for t in reviews if abs(len(tokenize(t)) - median) <= median // 10][:128]
+    gflops = gemm_gflops()
+    fpt = flops_per_token(config)
+    used = min(median, config["max_tokens"])
+    bound = gflops * 1e9 / (fpt * used)
+    print(f"threads {torch.get_num_threads()}; fp32 GEMM {gflops:.0f} GFLOP/s; model {fpt / 1e6:.2f} MFLOP/token;")
+    print(f"median review {median} tokens -> compute bound {bound:.0f} reviews/s")
+    results: dict[str, object] = {
+        "gemm_gflops": gflops,
+        "flops_per_token": fpt,
+        "median_tokens": median,
+        "compute_bound_reviews_s": bound,
+        "short": {},
+        "median_review": {},
+    }
+    print("| batch | short texts/s | median reviews/s |")
+    print("| --- | --- | --- |")
+    for batch in (1, 4, 8, 16, 32, 64, 128):
+        short = throughput(predictor, SHORT, batch, args.seconds)
+        review = throughput(predictor, median_reviews, batch, args.seconds)
+        results["short"][batch] = short  # type: ignore[index]
+        results["median_review"][batch] = review  # type: ignore[index]
+        print(f"| {batch} | {short:.0f} | {review:.0f} |")
+    best = max(results["median_review"].values())  # type: ignore[attr-defined]
+    print(f"best median reviews/s {best:.0f} = {best / bound:.2f} of the compute bound")
+    predictor.batch_size = 1
+    times = []
+    for text in SHORT * 25:
+        single = time.perf_counter()
+        predictor.predict([text])
+        times.append(time.perf_counter() - single)
+    results["single_short_ms_p50"] = statistics.median(times) * 1000
+    print(f"single short text, in process: p50 {results['single_short_ms_p50']:.2f} ms")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from tests.service.conftest import admin_rows
+
+TEXT = "The plot was good!"
+
+
+@pytest.mark.parametrize("mode", ["full", "hash", "none"])
+def test_rows_follow_log_text_mode(settings_for: Callable[..., Settings], mode: str) -> None:
+    with TestClient(create_app(settings_for(log_text=mode))) as client:
+        answer = client.post("/v1/sentiment", json={"text": TEXT}, headers={"X-Request-ID": "req-1"}).json()
+        (row,) = admin_rows(client)
+    assert row["request_id"] == "req-1" and row["endpoint"] == "sentiment" and row["status"] == 200
+    assert row["label"] == answer["label"] and row["score"] == pytest.approx(answer["score"])
+    assert row["model_version"] == answer["model_version"] and row["text_chars"] == len(TEXT)
+    assert row["batch_size"] >= 1 and row["queue_wait_ms"] >= 0 and row["latency_ms"] > 0
+    assert row["created_at"].endswith(("Z", "+00:00"))
+    digest = hashlib.sha256(TEXT.encode()).hexdigest()
+    expected = {"full": (TEXT, digest), "hash": (None, digest), "none": (None, None)}[mode]
+    assert (row["text"], row["text_sha256"]) == expected
+
+
+def test_hash_mode_stores_no_text_in_the_database_file(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(log_text="hash"))) as client:
+        client.post("/v1/sentiment", json={"text": "secret-phrase-4711 good"})
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("log.db*"))
+    assert b"secret-phrase-4711" not in raw
+
+
+def test_batch_rows_record_item_errors(client: TestClient) -> None:
+    client.post("/v1/sentiment/batch", json={"texts": ["good", ""]}, headers={"X-Request-ID": "b-1"})
+    rows = sorted(admin_rows(client), key=lambda r: r["item_index"])
+    assert [(r["item_index"], r["status"], r["error_code"]) for r in rows] == [(0, 200, None), (1, 422, "invalid_text")]
+
+
+def test_shutdown_writes_everything_held(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+    # A long flush interval: rows only reach the database because shutdown writes them.
+    with TestClient(create_app(settings_for(log_flush_ms=60_000))) as client:
+        for i in range(20):
+            client.post("/v1/sentiment", json={"text": f"good {i}"})
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        assert db.execute("select count(*) from request_log").fetchone()[0] == 20
+        assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_durable_mode_commits_before_answering(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(log_mode="durable", log_flush_ms=60_000))) as client:
+        request_id = client.post("/v1/sentiment", json={"text": "good"}).json()["request_id"]
+        with sqlite3.connect(tmp_path / "log.db") as db:  # read straight away, from another connection
+            found = db.execute("select count(*) from request_log where request_id = ?", (request_id,)).fetchone()
+        assert found[0] == 1
+
+
+def test_failing_log_database_keeps_predictions_flowing(settings_for: Callable[..., Settings]) -> None:
+    with TestClient(create_app(settings_for())) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        with runtime.engine.begin() as connection:  # the fault: the table disappears
+            connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
+        assert client.post("/v1/sentiment", json={"text": "good"}).status_code == 200
+        assert not runtime.writer.flush(1.0)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert "sentiment_log_degraded 1.0" in client.get("/metrics").text
+        with runtime.engine.begin() as connection:  # the fault clears: the held row is written
+            connection.exec_driver_sql("ALTER TABLE moved RENAME TO request_log")
+        assert runtime.writer.flush(10.0)
+        assert client.get("/readyz").json()["status"] == "ready"
+        assert len(admin_rows(client)) == 1
+
+
+def test_durable_mode_refuses_when_the_log_cannot_commit(settings_for: Callable[..., Settings]) -> None:
+    with TestClient(create_app(settings_for(log_mode="durable", durable_timeout_s=0.5))) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        with runtime.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
+        response = client.post("/v1/sentiment", json={"text": "good"})
+        assert response.status_code == 503 and response.json()["error"]["code"] == "log_unavailable"
+        assert client.get("/readyz").status_code == 503
+        with runtime.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE moved RENAME TO request_log")
