@@ -13,7 +13,9 @@ from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "movie", "plot", "the", "was", "not", "!", "."]
 
 
-def make_artifact(directory: Path, *, labels: list[str] | None = None, seed: int = 0, hidden: int = 16) -> Path:
+def make_artifact(
+    directory: Path, *, labels: list[str] | None = None, seed: int = 0, hidden: int = 16, max_tokens: int = 40
+) -> Path:
     torch.manual_seed(seed)
     vocab = Vocab(("<pad>", "<unk>", *WORDS))
     config = ModelConfig(
@@ -21,7 +23,7 @@ def make_artifact(directory: Path, *, labels: list[str] | None = None, seed: int
         labels=labels or ["negative", "positive"],
         embedding_dim=8,
         hidden_size=hidden,
-        max_tokens=40,
+        max_tokens=max_tokens,
         head_tokens=10,
     )
     network = BiLSTMClassifier(config)

@@ -208,7 +208,7 @@ def train(
             correct += int((logits.argmax(-1) == target).sum())
             seen += len(group)
             bar.set_postfix(
-                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}"
+                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}", refresh=False
             )
         val = evaluate_encoded(network, val_data, settings.batch_size, limit=1 if settings.dry_run else None)
         record = {
@@ -231,8 +231,11 @@ def train(
             if settings.average_last > 1
             else []
         )
-        if val["accuracy"] > best_acc:
-            best_acc, best_epoch, stale = val["accuracy"], epoch, 0
+        # Select on the mean of per-source accuracies, so 67k short phrases do not outvote 25k reviews.
+        score = sum(val["accuracy_by_source"].values()) / len(val["accuracy_by_source"])
+        record["val_selection_score"] = score
+        if score > best_acc:
+            best_acc, best_epoch, stale = score, epoch, 0
             best_state = _average(snapshots) if snapshots else copy.deepcopy(network.state_dict())
         else:
             stale += 1

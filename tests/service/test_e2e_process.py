@@ -130,3 +130,29 @@ def test_broken_artifact_stops_start_with_the_file_named(tiny_artifact: Path, tm
         env={**os.environ, "SENTIMENT_MODEL_DIR": str(broken)},
     )
     assert run.returncode == 2 and "weights.safetensors" in run.stderr
+
+
+@pytest.mark.e2e
+def test_sighup_reloads_the_artifact(tiny_artifact: Path, tmp_path: Path) -> None:
+    from tests.conftest import make_artifact
+
+    served = tmp_path / "served"
+    make_artifact(served, seed=0)
+    port = free_port()
+    env = {"SENTIMENT_MODEL_DIR": str(served), "SENTIMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    process = start(env, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        before = httpx.get(url + "/v1/model").json()["version"]
+        make_artifact(served, seed=9)  # retrained in place
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while httpx.get(url + "/v1/model").json()["version"] == before:
+            assert time.monotonic() < deadline, "SIGHUP did not reload the model"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout:
+            process.stdout.close()

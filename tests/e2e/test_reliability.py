@@ -1,0 +1,174 @@
+"""Overload, soak, kill -9 and log-database faults against a real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_artifact
+from tests.e2e.conftest import ADMIN, ServerProcess
+
+pytestmark = pytest.mark.e2e
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
+
+
+def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(SENTIMENT_LOG_MODE="durable")
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            n = 0
+            while not stop.is_set():
+                request_id = f"w{worker}-{n}"
+                n += 1
+                try:
+                    r = http.post("/v1/sentiment", json={"text": f"good film {n}"}, headers={"X-Request-ID": request_id})
+                except httpx.TransportError:
+                    return  # the server died under us
+                if r.status_code == 200:
+                    answered.append(request_id)
+
+    with ThreadPoolExecutor(8) as pool:
+        for w in range(8):
+            pool.submit(client, w)
+        time.sleep(2.0)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        stop.set()
+    assert len(answered) > 50
+    with sqlite3.connect(server.database) as db:
+        logged = {row[0] for row in db.execute("select request_id from request_log")}
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    missing = [r for r in answered if r not in logged]
+    assert missing == [], f"{len(missing)} answered requests have no log row"
+    again = start_server(SENTIMENT_LOG_MODE="durable")  # restarts on the same file and serves
+    assert httpx.post(again.url + "/v1/sentiment", json={"text": "good"}).status_code == 200
+
+
+def test_overload_sheds_with_503_and_recovers(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    slow = make_artifact(tmp_path / "slow", hidden=192, max_tokens=2000)  # about 10-30 ms a text here
+    server = start_server(SENTIMENT_MODEL_DIR=str(slow), SENTIMENT_MAX_QUEUE="16", SENTIMENT_MAX_BATCH_SIZE="8")
+    text = "good plot and fine movie . " * 300
+    rss_before = server.rss_kb()
+
+    async def flood() -> list[tuple[int, float, str | None]]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+            async def one() -> tuple[int, float, str | None]:
+                started = time.perf_counter()
+                r = await http.post("/v1/sentiment", json={"text": text})
+                return r.status_code, time.perf_counter() - started, r.headers.get("retry-after")
+
+            return await asyncio.gather(*(one() for _ in range(400)))
+
+    results = asyncio.run(flood())
+    statuses = {s for s, _, _ in results}
+    refused = [(t, after) for s, t, after in results if s == 503]
+    assert statuses <= {200, 503} and 200 in statuses and refused
+    assert all(after is not None and int(after) >= 1 for _, after in refused)
+    print(f"\noverload: {len(results) - len(refused)} served, {len(refused)} refused; "
+          f"refusal latency p50 {statistics.median(t for t, _ in refused) * 1000:.1f} ms")
+    assert server.rss_kb() < rss_before + 300_000  # the queue bound keeps memory bounded
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # back to normal within 5 s
+        if httpx.post(server.url + "/v1/sentiment", json={"text": "good"}, timeout=5).status_code == 200:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("not serving 5 s after the load stopped")
+
+
+def test_soak_at_80_percent_of_capacity(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(SENTIMENT_LOG_TEXT="hash")
+    texts = [f"the movie was good and the plot was fine number {i}" for i in range(100)]
+
+    async def run(rate: float | None, seconds: float, concurrency: int = 16) -> tuple[int, int, list[float]]:
+        ok = errors = 0
+        latencies: list[float] = []
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            async def one(i: int) -> None:
+                nonlocal ok, errors
+                started = time.perf_counter()
+                try:
+                    r = await http.post("/v1/sentiment", json={"text": texts[i % len(texts)]})
+                    ok += r.status_code == 200
+                    errors += r.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+            end = time.monotonic() + seconds
+            i = 0
+            if rate is None:  # closed loop: as fast as `concurrency` clients go
+                async def worker() -> None:
+                    nonlocal i
+                    while time.monotonic() < end:
+                        i += 1
+                        await one(i)
+
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+            else:  # open loop at a fixed rate
+                pending = set()
+                next_at = time.monotonic()
+                while time.monotonic() < end:
+                    i += 1
+                    pending.add(asyncio.create_task(one(i)))
+                    next_at += 1 / rate
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                await asyncio.gather(*pending)
+        return ok, errors, latencies
+
+    ok, _, _ = asyncio.run(run(None, 3.0))
+    capacity = ok / 3.0
+    asyncio.run(run(capacity * 0.8, 5.0))  # warm-up
+    rss_warm = server.rss_kb()
+    halves = []
+    total_ok = total_errors = 0
+    for _ in range(2):
+        ok, errors, latencies = asyncio.run(run(capacity * 0.8, SOAK_SECONDS / 2))
+        total_ok += ok
+        total_errors += errors
+        halves.append(statistics.quantiles(latencies, n=100)[98] * 1000)
+    growth = (server.rss_kb() - rss_warm) / rss_warm
+    print(f"\nsoak: capacity {capacity:.0f} req/s, {total_ok} ok, {total_errors} errors, "
+          f"p99 {halves[0]:.1f} ms then {halves[1]:.1f} ms, RSS growth {growth * 100:.2f}%")
+    assert total_errors == 0 and total_ok > 0
+    assert growth < 0.05
+
+
+def test_locked_log_database_keeps_predictions_flowing(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(SENTIMENT_LOG_FLUSH_MS="50")
+    assert httpx.post(server.url + "/v1/sentiment", json={"text": "good"}).status_code == 200
+    time.sleep(0.3)
+    locker = sqlite3.connect(server.database, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        for i in range(20):
+            assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
+        deadline = time.monotonic() + 20
+        while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
+            assert time.monotonic() < deadline, "the degraded log was never reported"
+            time.sleep(0.2)
+        assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    deadline = time.monotonic() + 20
+    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
+        assert time.monotonic() < deadline, "logging did not resume"
+        time.sleep(0.2)
+    rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
+    assert rows["count"] == 21  # nothing was lost while the lock was held
