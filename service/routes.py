@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -53,6 +53,13 @@ def admin_key(request: Request, runtime: RuntimeDep) -> str:
 
 ClientDep = Annotated[str | None, Depends(client_key)]
 AdminDep = Annotated[str, Depends(admin_key)]
+
+
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+
+
+class InvalidQuery(ServiceError):
+    status, code = 422, "invalid_request"
 
 
 class InvalidText(ServiceError):
@@ -192,14 +199,23 @@ def request_log(
     runtime: RuntimeDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="most rows returned, newest first")] = 100,
-    since: Annotated[datetime | None, Query(description="only rows at or after this ISO-8601 time")] = None,
+    since: Annotated[
+        str | None,
+        Query(pattern=ISO_TIME, description="only rows at or after this ISO-8601 time, e.g. 2026-01-31T12:00:00Z"),
+    ] = None,
     label: Annotated[str | None, Query(max_length=64, description="only rows with this label")] = None,
 ) -> LogRows:
     """Recent request-log rows, newest first (admin)."""
     if runtime.engine is None:
         raise NotReady("the request log is not open yet")
     try:
-        rows = recent_rows(runtime.engine, limit=limit, since=since, label=label)
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise InvalidQuery(f"since: {since!r} is not an ISO-8601 time") from None
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)  # a time without a zone is taken as UTC, as the log stores it
+    try:
+        rows = recent_rows(runtime.engine, limit=limit, since=start, label=label)
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
     return LogRows(rows=[LogRow(**r) for r in rows], count=len(rows))

@@ -208,7 +208,10 @@ def train(
             correct += int((logits.argmax(-1) == target).sum())
             seen += len(group)
             bar.set_postfix(
-                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}", refresh=False
+                loss=f"{loss_sum / seen:.4f}",
+                acc=f"{correct / seen:.4f}",
+                lr=f"{schedule.get_last_lr()[0]:.1e}",
+                refresh=False,
             )
         val = evaluate_encoded(network, val_data, settings.batch_size, limit=1 if settings.dry_run else None)
         record = {

@@ -35,8 +35,13 @@ class ServerProcess:
     def start(cls, database: Path, env: dict[str, str], port: int | None = None) -> ServerProcess:
         port = port or free_port()
         full = {**os.environ, "SENTIMENT_DATABASE_URL": f"sqlite:///{database}", "SENTIMENT_ADMIN_KEYS": ADMIN, **env}
-        process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--log-level", "warning"],
-                                   cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=full,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         server = cls(f"http://127.0.0.1:{port}", process, database, env)
         server.wait_ready()
         return server

@@ -35,7 +35,9 @@ def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable
                 request_id = f"w{worker}-{n}"
                 n += 1
                 try:
-                    r = http.post("/v1/sentiment", json={"text": f"good film {n}"}, headers={"X-Request-ID": request_id})
+                    r = http.post(
+                        "/v1/sentiment", json={"text": f"good film {n}"}, headers={"X-Request-ID": request_id}
+                    )
                 except httpx.TransportError:
                     return  # the server died under us
                 if r.status_code == 200:
@@ -67,6 +69,7 @@ def test_overload_sheds_with_503_and_recovers(start_server: Callable[..., Server
     async def flood() -> list[tuple[int, float, str | None]]:
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+
             async def one() -> tuple[int, float, str | None]:
                 started = time.perf_counter()
                 r = await http.post("/v1/sentiment", json={"text": text})
@@ -79,8 +82,10 @@ def test_overload_sheds_with_503_and_recovers(start_server: Callable[..., Server
     refused = [(t, after) for s, t, after in results if s == 503]
     assert statuses <= {200, 503} and 200 in statuses and refused
     assert all(after is not None and int(after) >= 1 for _, after in refused)
-    print(f"\noverload: {len(results) - len(refused)} served, {len(refused)} refused; "
-          f"refusal latency p50 {statistics.median(t for t, _ in refused) * 1000:.1f} ms")
+    print(
+        f"\noverload: {len(results) - len(refused)} served, {len(refused)} refused; "
+        f"refusal latency p50 {statistics.median(t for t, _ in refused) * 1000:.1f} ms"
+    )
     assert server.rss_kb() < rss_before + 300_000  # the queue bound keeps memory bounded
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # back to normal within 5 s
@@ -99,6 +104,7 @@ def test_soak_at_80_percent_of_capacity(start_server: Callable[..., ServerProces
         ok = errors = 0
         latencies: list[float] = []
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+
             async def one(i: int) -> None:
                 nonlocal ok, errors
                 started = time.perf_counter()
@@ -113,6 +119,7 @@ def test_soak_at_80_percent_of_capacity(start_server: Callable[..., ServerProces
             end = time.monotonic() + seconds
             i = 0
             if rate is None:  # closed loop: as fast as `concurrency` clients go
+
                 async def worker() -> None:
                     nonlocal i
                     while time.monotonic() < end:
@@ -143,8 +150,10 @@ def test_soak_at_80_percent_of_capacity(start_server: Callable[..., ServerProces
         total_errors += errors
         halves.append(statistics.quantiles(latencies, n=100)[98] * 1000)
     growth = (server.rss_kb() - rss_warm) / rss_warm
-    print(f"\nsoak: capacity {capacity:.0f} req/s, {total_ok} ok, {total_errors} errors, "
-          f"p99 {halves[0]:.1f} ms then {halves[1]:.1f} ms, RSS growth {growth * 100:.2f}%")
+    print(
+        f"\nsoak: capacity {capacity:.0f} req/s, {total_ok} ok, {total_errors} errors, "
+        f"p99 {halves[0]:.1f} ms then {halves[1]:.1f} ms, RSS growth {growth * 100:.2f}%"
+    )
     assert total_errors == 0 and total_ok > 0
     assert growth < 0.05
 
