@@ -68,6 +68,7 @@ def save_artifact(
         raise ValueError(f"vocabulary has {len(vocab)} tokens, config says {config.vocab_size}")
     state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+    (out / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a service user other than the trainer reads it
     document = {"format_version": FORMAT_VERSION, "tokenizer": TOKENIZER_NAME, **config.to_dict()}
     _write_json(out / CONFIG_FILE, document)
     _write_json(out / VOCAB_FILE, {"tokens": list(vocab.tokens)})

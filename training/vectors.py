@@ -47,6 +47,7 @@ def pretrain_word2vec(
     out.mkdir(parents=True, exist_ok=True)
     # float16 halves the file; the vectors only initialise an embedding that training fine-tunes.
     save_file({"vectors": torch.from_numpy(model.wv.vectors).half()}, str(out / VECTORS_FILE))
+    (out / VECTORS_FILE).chmod(0o644)
     info: dict[str, object] = {
         "words": len(words),
         "dim": dim,

@@ -105,3 +105,8 @@ def test_vocab_size_mismatch_is_refused(artifact: Path) -> None:
 
 def test_not_a_directory(tmp_path: Path) -> None:
     _refused(tmp_path / "nowhere", "nowhere", "not a directory")
+
+
+def test_artifact_files_are_readable_by_other_users(tiny_artifact: Path) -> None:
+    # The service often runs as another user than the trainer (the Docker image runs as uid 10001).
+    assert all(f.stat().st_mode & 0o004 for f in tiny_artifact.iterdir() if f.is_file())
