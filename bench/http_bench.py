@@ -124,6 +124,14 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated connection counts")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the service (e.g. SENTIMENT_TORCH_THREADS=1)",
+    )
+    parser.add_argument("--servers", default="bare,batched,bs1", help="which servers to run: bare,batched,bs1")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -135,7 +143,11 @@ def main() -> int:
     workloads = {"short": write_bodies(SHORT * 10), "imdb": write_bodies(reviews)}
     levels = [int(c) for c in args.concurrency.split(",")]
     tmp = Path(tempfile.mkdtemp())
-    base_env = {"SENTIMENT_DATABASE_URL": f"sqlite:///{tmp}/log.db", "SENTIMENT_LOG_TEXT": "hash"}
+    base_env = {
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{tmp}/log.db",
+        "SENTIMENT_LOG_TEXT": "hash",
+        **dict(e.split("=", 1) for e in args.env),
+    }
     if args.model:
         base_env["SENTIMENT_MODEL_DIR"] = args.model
     python = sys.executable
@@ -155,7 +167,14 @@ def main() -> int:
         print(f"\n### {workload} texts, single-text POST /v1/sentiment, wrk -t1, {args.duration} s per run\n")
         print("| server | c | req/s | p50 ms | p99 ms | errors |")
         print("| --- | --- | --- | --- | --- | --- |")
+        wanted = set(args.servers.split(","))
         for name, (argv, env) in configs.items():
+            if {
+                "bare FastAPI (ceiling)": "bare",
+                "service (micro-batched)": "batched",
+                "service (batch size 1)": "bs1",
+            }[name] not in wanted:
+                continue
             if workload == "imdb" and name.startswith("bare"):
                 continue  # the ceiling does no work per text: the short run measures it
             server = Server(name, argv, {**base_env, **env})

@@ -88,11 +88,8 @@ class Predictor:
     def probabilities(self, id_lists: Sequence[list[int]]) -> torch.Tensor:
         """Return (N, num_labels) float64 probabilities for id lists, in the order given."""
         out = torch.empty(len(id_lists), len(self.artifact.config.labels), dtype=torch.float64)
-        # Longest first, so each batch pads to a length close to its own texts' lengths.
-        order = sorted(range(len(id_lists)), key=lambda i: -len(id_lists[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            for chunk in length_buckets([len(ids) for ids in id_lists], self.batch_size):
                 # An empty text reads as one unknown token: it still gets a (neutral-ish) answer.
                 rows = [id_lists[i] or [UNK_ID] for i in chunk]
                 width = len(rows[0])
@@ -103,6 +100,25 @@ class Predictor:
                 logits = self.network(ids, lengths)
                 out[torch.tensor(chunk)] = torch.softmax(logits.double(), dim=-1)
         return out
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float = 0.75) -> list[list[int]]:
+    """Group indices longest first into forward passes of similar length.
+
+    A pass pads every text to its longest one, so a 600-token review next to 20-token sentences
+    would make them cost 600 steps each. A new pass starts when a text is shorter than `min_fill`
+    of the pass's longest text, or the pass is full. Small passes cost little more per text on a
+    CPU (BENCHMARKS.md), padding costs in proportion.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    buckets: list[list[int]] = []
+    for i in order:
+        current = buckets[-1] if buckets else None
+        if current is None or len(current) >= batch_size or lengths[i] < min_fill * lengths[current[0]]:
+            buckets.append([i])
+        else:
+            current.append(i)
+    return buckets
 
 
 def load_predictor(path: str | Path | None = None, *, batch_size: int = 64) -> Predictor:

@@ -57,3 +57,14 @@ def test_shipped_model_is_loaded_by_default_and_sensible() -> None:
     predictor = load_predictor()
     good, bad = predictor.predict(["A wonderful, moving film with superb acting.", "Dull, boring and a waste of time."])
     assert (good.label, bad.label) == ("positive", "negative")
+
+
+def test_length_buckets_keep_similar_lengths_together() -> None:
+    from model.predictor import length_buckets
+
+    lengths = [600, 20, 580, 18, 0, 590, 300]
+    buckets = length_buckets(lengths, batch_size=2)
+    assert sorted(i for b in buckets for i in b) == list(range(len(lengths)))
+    assert buckets[:2] == [[0, 5], [2]]  # full at 2, then 580 starts the next pass
+    for bucket in buckets:
+        assert min(lengths[i] for i in bucket) >= 0.75 * lengths[bucket[0]] or lengths[bucket[0]] == 0
