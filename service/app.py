@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             torch.set_num_threads(s.torch_threads)
         predictor = await asyncio.to_thread(runtime.load_predictor)  # ArtifactError stops start-up
         log.info("model %s loaded from %s", predictor.version, predictor.artifact.path)
-        engine = make_engine(s.database_url, durable=s.log_mode == "durable")
+        engine = make_engine(s.database_url, durable=s.log_mode == "durable", max_mb=s.log_max_mb)
         await asyncio.to_thread(upgrade_schema, engine)
         runtime.engine = engine
         m = runtime.metrics

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     log_text: Literal["full", "hash", "none"] = Field("full", description="what the log keeps of each text")
     log_mode: Literal["async", "durable"] = Field("async", description="answer before or after the row commits")
     log_flush_ms: int = Field(100, ge=1, le=60_000, description="longest a row waits before it is written")
+    log_max_mb: float = Field(0, ge=0, description="SQLite only: cap the log file at this size (0 = no cap)")
     log_max_pending: int = Field(100_000, ge=100, description="rows held while the database is down")
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")

@@ -47,8 +47,8 @@ class RequestLogRow(Base):
 COLUMNS = [c.name for c in RequestLogRow.__table__.columns if c.name != "id"]
 
 
-def make_engine(url: str, *, durable: bool) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and its folder created."""
+def make_engine(url: str, *, durable: bool, max_mb: float = 0) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout, an optional size cap and its folder."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -62,6 +62,9 @@ def make_engine(url: str, *, durable: bool) -> Engine:
             # WAL + NORMAL survives a killed process; FULL also survives power loss (durable mode).
             cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             cursor.execute("PRAGMA busy_timeout=5000")
+            if max_mb:  # a full cap behaves like a full disk: inserts fail until space is freed
+                page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+                cursor.execute(f"PRAGMA max_page_count={max(8, int(max_mb * 2**20 / page_size))}")
             cursor.close()
 
         return engine
@@ -180,12 +183,15 @@ class RequestLogWriter:
 
     def _loop(self) -> None:
         backoff = 0.0
+        # Halved after each failure, so that when only some rows fit (a nearly full disk) those
+        # are written rather than the whole group failing forever; doubled back after success.
+        group_limit = self.group_rows
         while True:
             with self._lock:
                 if not self._stop:
                     self._lock.wait_for(lambda: self._stop or self._urgent, timeout=max(self.flush_s, backoff))
                 self._urgent = False
-                group = [self._rows.popleft() for _ in range(min(self.group_rows, len(self._rows)))]
+                group = [self._rows.popleft() for _ in range(min(group_limit, len(self._rows)))]
                 self._inflight = len(group)
                 stopping = self._stop
             if group:
@@ -197,6 +203,7 @@ class RequestLogWriter:
                     self._lock.notify_all()
                 if ok:
                     backoff = 0.0
+                    group_limit = min(self.group_rows, group_limit * 2)
                     with self._lock:
                         more = bool(self._rows)
                     if more:
@@ -204,6 +211,7 @@ class RequestLogWriter:
                             self._urgent = True
                         continue
                 else:
+                    group_limit = max(1, group_limit // 2)
                     backoff = min(5.0, max(0.2, backoff * 2))
                     if stopping:
                         return  # the database is down at shutdown: stop() counts what is left

@@ -241,3 +241,28 @@ def test_locked_log_database_keeps_predictions_flowing(start_server: Callable[..
         time.sleep(0.2)
     rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
     assert rows["count"] == 21  # nothing was lost while the lock was held
+
+
+def test_full_log_database_keeps_predictions_flowing(start_server: Callable[..., ServerProcess]) -> None:
+    # A size-capped SQLite file stands in for a full disk: inserts fail with "database or disk is full".
+    server = start_server(SENTIMENT_LOG_MAX_MB="0.15", SENTIMENT_LOG_FLUSH_MS="20")
+    text = "the movie was fine and the plot was good . " * 40  # ~1.7 kB a row
+    statuses = []
+    for i in range(120):  # ~200 kB of rows: more than the cap holds
+        statuses.append(httpx.post(server.url + "/v1/sentiment", json={"text": f"{text} {i}"}).status_code)
+    assert set(statuses) == {200}
+    deadline = time.monotonic() + 20
+    while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
+        assert time.monotonic() < deadline, "the full log was never reported"
+        time.sleep(0.1)
+    assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+    with sqlite3.connect(server.database) as db:  # the fault clears: an operator frees space
+        kept = db.execute("select count(*) from request_log").fetchone()[0]
+        db.execute("delete from request_log")
+    deadline = time.monotonic() + 30
+    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
+        assert time.monotonic() < deadline, "logging did not resume"
+        time.sleep(0.2)
+    with sqlite3.connect(server.database) as db:
+        resumed = db.execute("select count(*) from request_log").fetchone()[0]
+    assert kept + resumed == 120  # every row was written in the end: none dropped while full
