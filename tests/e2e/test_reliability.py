@@ -23,9 +23,9 @@ pytestmark = pytest.mark.e2e
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 
 
-def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
-    server = start_server(SENTIMENT_LOG_MODE="durable")
-    answered: list[str] = []
+def kill_under_load(server: ServerProcess, clients: int = 8, seconds: float = 2.0) -> tuple[dict[str, float], float]:
+    """Drive the server from `clients` threads, SIGKILL it mid-load; return {request id: answered at}, kill time."""
+    answered: dict[str, float] = {}
     stop = threading.Event()
 
     def client(worker: int) -> None:
@@ -41,15 +41,22 @@ def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable
                 except httpx.TransportError:
                     return  # the server died under us
                 if r.status_code == 200:
-                    answered.append(request_id)
+                    answered[request_id] = time.monotonic()
 
-    with ThreadPoolExecutor(8) as pool:
-        for w in range(8):
+    with ThreadPoolExecutor(clients) as pool:
+        for w in range(clients):
             pool.submit(client, w)
-        time.sleep(2.0)
+        time.sleep(seconds)
+        killed_at = time.monotonic()
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         stop.set()
+    return answered, killed_at
+
+
+def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(SENTIMENT_LOG_MODE="durable")
+    answered, _ = kill_under_load(server)
     assert len(answered) > 50
     with sqlite3.connect(server.database) as db:
         logged = {row[0] for row in db.execute("select request_id from request_log")}
@@ -62,32 +69,7 @@ def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable
 
 def test_kill_9_in_async_mode_loses_only_the_last_flush_interval(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server(SENTIMENT_LOG_MODE="async", SENTIMENT_LOG_FLUSH_MS="100")
-    answered: dict[str, float] = {}
-    stop = threading.Event()
-
-    def client(worker: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=5) as http:
-            n = 0
-            while not stop.is_set():
-                request_id = f"a{worker}-{n}"
-                n += 1
-                try:
-                    r = http.post(
-                        "/v1/sentiment", json={"text": f"fine film {n}"}, headers={"X-Request-ID": request_id}
-                    )
-                except httpx.TransportError:
-                    return
-                if r.status_code == 200:
-                    answered[request_id] = time.monotonic()
-
-    with ThreadPoolExecutor(8) as pool:
-        for w in range(8):
-            pool.submit(client, w)
-        time.sleep(2.0)
-        killed_at = time.monotonic()
-        os.kill(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-        stop.set()
+    answered, killed_at = kill_under_load(server)
     with sqlite3.connect(server.database) as db:
         logged = {row[0] for row in db.execute("select request_id from request_log")}
     lost = [answered[r] for r in answered if r not in logged]
