@@ -5,6 +5,7 @@ Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request'
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -16,6 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import error_body
 from service.metrics import ServiceMetrics
 
+# Generated ids: a random per-process prefix and a counter (unique across processes and restarts);
+# uuid4 per request showed up at ~4% of the event loop's time under load (py-spy).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ROUTES = frozenset(
     {
@@ -114,7 +119,7 @@ def _request_id(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
