@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, Float, Integer, String, Text, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -53,7 +54,10 @@ def make_engine(url: str, *, durable: bool, max_mb: float = 0) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+        # A fresh connection per write group (groups are ~10/s at most, a SQLite open is cheap): a
+        # long-lived connection keeps writing into the WAL of a file that was made read-only or
+        # replaced, and the fault would never show.
+        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False}, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:

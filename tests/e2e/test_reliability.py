@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -248,3 +249,35 @@ def test_full_log_database_keeps_predictions_flowing(start_server: Callable[...,
     with sqlite3.connect(server.database) as db:
         resumed = db.execute("select count(*) from request_log").fetchone()[0]
     assert kept + resumed == 120  # every row was written in the end: none dropped while full
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    try:
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True, timeout=10).returncode == 0
+    except OSError:
+        return False
+
+
+def test_read_only_log_database_keeps_predictions_flowing(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(SENTIMENT_LOG_FLUSH_MS="20")
+    assert httpx.post(server.url + "/v1/sentiment", json={"text": "good"}).status_code == 200
+    time.sleep(0.3)
+    # chmod does not stop root; the immutable flag does (and needs root, as CI has here).
+    if not _chattr("+i", server.database):
+        pytest.skip("chattr +i is not available here (needs root and a supporting file system)")
+    try:
+        for i in range(10):
+            assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
+        deadline = time.monotonic() + 20
+        while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
+            assert time.monotonic() < deadline, "the read-only log was never reported"
+            time.sleep(0.1)
+        assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+    finally:
+        _chattr("-i", server.database)
+    deadline = time.monotonic() + 20
+    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
+        assert time.monotonic() < deadline, "logging did not resume"
+        time.sleep(0.2)
+    rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
+    assert rows["count"] == 11  # the rows held while the file was read-only were written afterwards
