@@ -54,7 +54,7 @@ class BiLSTMClassifier(nn.Module):
     The bidirectional LSTM is run as two unidirectional LSTMs over right-padded input: the
     forward one as is, the backward one over each sequence reversed within its own length. That
     is exactly what a packed BiLSTM computes (padding never reaches a valid step), and its
-    backward pass is 10-20x faster than packing on a CPU (see BENCHMARKS.md).
+    training step is 3-5.5x faster than packing on this CPU, growing with length (BENCHMARKS.md).
     """
 
     def __init__(self, config: ModelConfig) -> None:
