@@ -55,6 +55,14 @@ def kill_under_load(server: ServerProcess, clients: int = 8, seconds: float = 2.
     return answered, killed_at
 
 
+def wait_for_status(server: ServerProcess, status: str, seconds: float, failure: str) -> None:
+    """Poll /readyz until it reports `status` ("ready", "degraded"), or fail with `failure`."""
+    deadline = time.monotonic() + seconds
+    while httpx.get(server.url + "/readyz").json()["status"] != status:
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
+
+
 def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server(SENTIMENT_LOG_MODE="durable")
     answered, _ = kill_under_load(server)
@@ -210,18 +218,12 @@ def test_locked_log_database_keeps_predictions_flowing(start_server: Callable[..
     try:
         for i in range(20):
             assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
-        deadline = time.monotonic() + 20
-        while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
-            assert time.monotonic() < deadline, "the degraded log was never reported"
-            time.sleep(0.2)
+        wait_for_status(server, "degraded", 20, "the degraded log was never reported")
         assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    deadline = time.monotonic() + 20
-    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
-        assert time.monotonic() < deadline, "logging did not resume"
-        time.sleep(0.2)
+    wait_for_status(server, "ready", 20, "logging did not resume")
     rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
     assert rows["count"] == 21  # nothing was lost while the lock was held
 
@@ -234,18 +236,12 @@ def test_full_log_database_keeps_predictions_flowing(start_server: Callable[...,
     for i in range(120):  # ~200 kB of rows: more than the cap holds
         statuses.append(httpx.post(server.url + "/v1/sentiment", json={"text": f"{text} {i}"}).status_code)
     assert set(statuses) == {200}
-    deadline = time.monotonic() + 20
-    while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
-        assert time.monotonic() < deadline, "the full log was never reported"
-        time.sleep(0.1)
+    wait_for_status(server, "degraded", 20, "the full log was never reported")
     assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
     with sqlite3.connect(server.database) as db:  # the fault clears: an operator frees space
         kept = db.execute("select count(*) from request_log").fetchone()[0]
         db.execute("delete from request_log")
-    deadline = time.monotonic() + 30
-    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
-        assert time.monotonic() < deadline, "logging did not resume"
-        time.sleep(0.2)
+    wait_for_status(server, "ready", 30, "logging did not resume")
     with sqlite3.connect(server.database) as db:
         resumed = db.execute("select count(*) from request_log").fetchone()[0]
     assert kept + resumed == 120  # every row was written in the end: none dropped while full
@@ -268,16 +264,10 @@ def test_read_only_log_database_keeps_predictions_flowing(start_server: Callable
     try:
         for i in range(10):
             assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
-        deadline = time.monotonic() + 20
-        while httpx.get(server.url + "/readyz").json()["status"] != "degraded":
-            assert time.monotonic() < deadline, "the read-only log was never reported"
-            time.sleep(0.1)
+        wait_for_status(server, "degraded", 20, "the read-only log was never reported")
         assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
     finally:
         _chattr("-i", server.database)
-    deadline = time.monotonic() + 20
-    while httpx.get(server.url + "/readyz").json()["status"] != "ready":
-        assert time.monotonic() < deadline, "logging did not resume"
-        time.sleep(0.2)
+    wait_for_status(server, "ready", 20, "logging did not resume")
     rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
     assert rows["count"] == 11  # the rows held while the file was read-only were written afterwards
