@@ -34,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from model import ArtifactError, load_artifact
+    from model import ArtifactError
     from service.app import create_app
+    from service.runtime import load_configured_predictor
 
-    try:  # fail before binding the port, with the file and the problem
-        load_artifact(settings.model_dir) if settings.model_dir else None
+    try:  # fail before binding the port, with the file and the problem; the app serves this load
+        predictor = load_configured_predictor(settings)
     except ArtifactError as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, predictor=predictor),
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=args.log_level,

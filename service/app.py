@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, suppress
 import torch
 from fastapi import FastAPI
 
+from model import Predictor
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.errors import install_error_handlers
@@ -22,8 +23,12 @@ from service.runtime import Runtime
 log = logging.getLogger("service")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing heavy happens until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, predictor: Predictor | None = None) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts.
+
+    `predictor`, when given, is served at start instead of loading the configured artifact again
+    (`python -m service` loads it first so that a bad artifact stops it before the port is bound).
+    """
     runtime = Runtime(settings or Settings())
 
     @asynccontextmanager
@@ -31,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         s = runtime.settings
         if s.torch_threads:
             torch.set_num_threads(s.torch_threads)
-        predictor = await asyncio.to_thread(runtime.load_predictor)  # ArtifactError stops start-up
-        log.info("model %s loaded from %s", predictor.version, predictor.artifact.path)
+        first = predictor if predictor is not None else await asyncio.to_thread(runtime.load_predictor)
+        log.info("model %s loaded from %s", first.version, first.artifact.path)
         engine = make_engine(s.database_url, durable=s.log_mode == "durable", max_mb=s.log_max_mb)
         await asyncio.to_thread(upgrade_schema, engine)
         runtime.engine = engine
@@ -44,15 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_written=m.log_written.inc,
             on_dropped=m.log_dropped.inc,
         )
-        writer.stats.on_change.append(runtime.on_log_change)
         writer.start()
         runtime.writer = writer
-        batcher = MicroBatcher(
-            predictor, max_batch_size=s.max_batch_size, max_queue=s.max_queue, on_batch=runtime.on_batch
-        )
+        batcher = MicroBatcher(first, max_batch_size=s.max_batch_size, max_queue=s.max_queue, on_batch=runtime.on_batch)
         batcher.start()
         runtime.batcher = batcher
-        runtime.announce_model(predictor)
+        runtime.announce_model(first)
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(runtime)))

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,6 @@ class WriterStats:
     failures: int = 0
     last_error: str | None = None
     degraded_since: float | None = None
-    on_change: list[Callable[[WriterStats], None]] = field(default_factory=list)
 
 
 class RequestLogWriter:
@@ -201,19 +200,15 @@ class RequestLogWriter:
             if group:
                 ok = self._write(group)
                 with self._lock:
-                    if not ok:
+                    if ok:
+                        self._urgent = bool(self._rows)  # more waiting: write it at once
+                    else:
                         self._rows.extendleft(reversed(group))  # keep their order; try again later
                     self._inflight = 0
                     self._lock.notify_all()
                 if ok:
                     backoff = 0.0
                     group_limit = min(self.group_rows, group_limit * 2)
-                    with self._lock:
-                        more = bool(self._rows)
-                    if more:
-                        with self._lock:
-                            self._urgent = True
-                        continue
                 else:
                     group_limit = max(1, group_limit // 2)
                     backoff = min(5.0, max(0.2, backoff * 2))
@@ -231,22 +226,16 @@ class RequestLogWriter:
             self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
             if self.stats.degraded_since is None:
                 self.stats.degraded_since = time.time()
-            self._notify()
             return False
         self.stats.written += len(group)
         self.on_written(len(group))
         if self.stats.degraded_since is not None:
             self.stats.degraded_since = None
             self.stats.last_error = None
-        self._notify()
         for row in group:
             if row.on_commit is not None:
                 row.on_commit(True)
         return True
-
-    def _notify(self) -> None:
-        for callback in self.stats.on_change:
-            callback(self.stats)
 
 
 def recent_rows(

@@ -283,4 +283,5 @@ async def metrics(runtime: RuntimeDep) -> Response:
         m.queue_depth.set(runtime.batcher.depth)
     if runtime.writer is not None:
         m.log_pending.set(runtime.writer.pending)
+        m.log_degraded.set(1 if runtime.writer.degraded else 0)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -14,8 +14,13 @@ from service.auth import KeyChecker
 from service.batcher import MicroBatcher, Outcome
 from service.config import Settings
 from service.errors import LogUnavailable, NotReady
-from service.logdb import RequestLogWriter, WriterStats
+from service.logdb import RequestLogWriter
 from service.metrics import ServiceMetrics
+
+
+def load_configured_predictor(settings: Settings) -> Predictor:
+    """Load the artifact the settings name (the shipped model when none), batched as configured."""
+    return load_predictor(settings.model_dir, batch_size=settings.max_batch_size)
 
 
 class Runtime:
@@ -31,7 +36,7 @@ class Runtime:
 
     # -- the model -------------------------------------------------------------------------
     def load_predictor(self) -> Predictor:
-        return load_predictor(self.settings.model_dir, batch_size=self.settings.max_batch_size)
+        return load_configured_predictor(self.settings)
 
     @property
     def predictor(self) -> Predictor:
@@ -50,9 +55,6 @@ class Runtime:
         )
 
     # -- the log ---------------------------------------------------------------------------
-    def on_log_change(self, stats: WriterStats) -> None:
-        self.metrics.log_degraded.set(1 if stats.degraded_since is not None else 0)
-
     def log_row(
         self,
         *,
