@@ -17,7 +17,7 @@ class ModelConfig:
     embedding_dim: int = 128  # E
     hidden_size: int = 128  # H, per direction
     num_layers: int = 1  # stacked BiLSTM layers
-    dropout: float = 0.5  # before the output layer (and between LSTM layers)
+    dropout: float = 0.2  # before the output layer (and between LSTM layers)
     embedding_dropout: float = 0.1  # drops whole words (all of a token's vector) while training
     max_tokens: int = 600  # longer texts keep their first `head_tokens` and their last tokens
     head_tokens: int = 150  # reviews tend to put their verdict at the end: keep both ends

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from training.data import DataError, ReadOptions, detect_format, iter_imdb, read_dataset
 
-DEFAULT_VECTORS = Path(__file__).resolve().parent.parent / "pretrained" / "word2vec-imdb-128"
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_VECTORS = PRETRAINED / "word2vec-imdb-128"
+DEFAULT_LM = PRETRAINED / "lm-imdb-128"
 
 
 def _label_map(value: str) -> dict[str, str]:
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--embedding-dim", type=int, default=128, help="embedding size E")
     train.add_argument("--hidden-size", type=int, default=128, help="LSTM hidden size H per direction")
     train.add_argument("--layers", type=int, default=1, help="stacked BiLSTM layers")
-    train.add_argument("--dropout", type=float, default=0.5, help="dropout before the output layer")
+    train.add_argument("--dropout", type=float, default=0.2, help="dropout before the output layer")
     train.add_argument("--embedding-dropout", type=float, default=0.1, help="share of words dropped while training")
     train.add_argument("--max-tokens", type=int, default=600, help="longest text read; longer ones keep head and tail")
     train.add_argument("--head-tokens", type=int, default=150, help="tokens kept from the start of a truncated text")
@@ -84,9 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-vectors",
         default=None,
-        help=f"pre-trained word vectors directory; 'none' for random init (default: {DEFAULT_VECTORS.name} if present)",
+        help=(
+            "pre-trained directory: word vectors (pretrain) or embedding + LSTMs (pretrain-lm); 'none' for random "
+            f"init (default: {DEFAULT_VECTORS.name} if present; LM init measured worse, see BENCHMARKS.md)"
+        ),
     )
     train.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    train.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda when there is one)")
+    train.add_argument(
+        "--freeze-epochs", type=int, default=0, help="train only the output layer for this many epochs first"
+    )
+    train.add_argument(
+        "--encoder-lr-scale", type=float, default=1.0, help="embedding and LSTM learning rate = --lr times this"
+    )
+    train.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="skip fitting per-label logit offsets on validation",
+    )
     train.add_argument("--dry-run", action="store_true", help="run one batch and one validation batch, then export")
 
     evaluate = commands.add_parser(
@@ -109,6 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--dim", type=int, default=128, help="vector size (= the model's embedding size)")
     pretrain.add_argument("--epochs", type=int, default=5, help="word2vec passes over the text")
     pretrain.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="word2vec worker threads")
+
+    lm = commands.add_parser(
+        "pretrain-lm",
+        help="pre-train the embedding and both LSTMs as language models on unlabelled + labelled text (one time)",
+    )
+    lm.add_argument("--imdb", required=True, help="aclImdb folder or .tar.gz (train pos/neg/unsup are read)")
+    lm.add_argument("--extra", action="append", default=[], help="more .tsv/.csv/.jsonl text to include")
+    lm.add_argument("--out", default=str(DEFAULT_LM), help="directory for the pre-trained weights")
+    lm.add_argument("--embedding-dim", type=int, default=128, help="embedding size (= the model's)")
+    lm.add_argument("--hidden-size", type=int, default=128, help="LSTM hidden size (= the model's)")
+    lm.add_argument("--vocab-size", type=int, default=40_000, help="largest vocabulary")
+    lm.add_argument("--epochs", type=int, default=10, help="passes over the text")
+    lm.add_argument("--batch-size", type=int, default=64, help="text pieces per step")
+    lm.add_argument("--lr", type=float, default=2e-3, help="peak learning rate for AdamW")
+    lm.add_argument("--chunk-tokens", type=int, default=400, help="longer texts are cut into pieces this long")
+    lm.add_argument("--max-texts", type=int, default=0, help="use only the first N texts (0 = all), for a quick run")
+    lm.add_argument("--max-minutes", type=float, default=0.0, help="stop after this long and keep the best epoch")
+    lm.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
+    lm.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that tokenise")
     return parser
 
 
@@ -129,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "pretrain-lm":
+            return _pretrain_lm(args)
         return _pretrain(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -163,6 +202,10 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         dry_run=args.dry_run,
         init_vectors=vectors,
+        device=args.device,
+        freeze_epochs=args.freeze_epochs,
+        encoder_lr_scale=args.encoder_lr_scale,
+        calibrate=args.calibrate,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,
@@ -192,20 +235,58 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pretrain(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from model import tokenize
-    from training.vectors import pretrain_word2vec
-
+def _unlabelled_texts(args: argparse.Namespace) -> list[str]:
+    """The training reviews of every kind (never the test set) and the --extra files' texts."""
     path = Path(args.imdb)
     if detect_format(path) != "imdb":
         raise DataError(f"{path}: --imdb takes an aclImdb folder or .tar.gz")
     texts = [t for _, t in iter_imdb(path, split="train", kinds=("pos", "neg", "unsup"))]
     for extra in args.extra:
         texts.extend(e.text for e in read_dataset(extra, options=ReadOptions(skip_bad=True)))
-    sentences = [tokenize(t) for t in tqdm(texts, desc="tokenise")]
+    return texts
+
+
+def _tokenize_all(texts: list[str], workers: int) -> list[list[str]]:
+    from multiprocessing import Pool
+
+    from tqdm import tqdm
+
+    from model import tokenize
+
+    if workers <= 1:
+        return [tokenize(t) for t in tqdm(texts, desc="tokenise")]
+    with Pool(workers) as pool:
+        return list(tqdm(pool.imap(tokenize, texts, chunksize=256), total=len(texts), desc="tokenise"))
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from training.vectors import pretrain_word2vec
+
+    sentences = _tokenize_all(_unlabelled_texts(args), args.workers)
     info = pretrain_word2vec(sentences, args.out, dim=args.dim, epochs=args.epochs, workers=args.workers)
+    print(json.dumps({"out": args.out, **info}, indent=2))
+    return 0
+
+
+def _pretrain_lm(args: argparse.Namespace) -> int:
+    from training.lm import LMSettings, pretrain_lm
+
+    texts = _unlabelled_texts(args)
+    if args.max_texts > 0:
+        texts = texts[: args.max_texts]
+    settings = LMSettings(
+        embedding_dim=args.embedding_dim,
+        hidden_size=args.hidden_size,
+        vocab_size=args.vocab_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        chunk_tokens=args.chunk_tokens,
+        max_minutes=args.max_minutes,
+        device=args.device,
+    )
+    info = pretrain_lm(_tokenize_all(texts, args.workers), args.out, settings)
+    info.pop("history")
     print(json.dumps({"out": args.out, **info}, indent=2))
     return 0
 

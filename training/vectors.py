@@ -14,6 +14,7 @@ from model import Vocab
 
 VECTORS_FILE = "vectors.safetensors"
 WORDS_FILE = "words.json"
+LSTM_FILE = "lstm.safetensors"  # only in a directory made by `pretrain-lm` (training/lm.py)
 
 
 def pretrain_word2vec(
@@ -71,8 +72,9 @@ def load_vectors(directory: str | Path, vocab: Vocab, weight: torch.Tensor) -> i
             f"{root / VECTORS_FILE}: vectors have {vectors.shape[1]} dimensions, the model {weight.shape[1]}"
         )
     index = {w: i for i, w in enumerate(words)}
-    # Rescale to the embedding's init scale so pre-trained and random rows look alike to the LSTM.
-    scale = weight[2:].std() / vectors.std()
+    # Rescale word2vec vectors to the embedding's init scale so pre-trained and random rows look
+    # alike to the LSTM. A language model's embedding keeps its scale: its LSTMs were trained on it.
+    scale = 1.0 if (root / LSTM_FILE).is_file() else weight[2:].std() / vectors.std()
     found = 0
     with torch.no_grad():
         for token_id, token in enumerate(vocab.tokens):
@@ -81,3 +83,19 @@ def load_vectors(directory: str | Path, vocab: Vocab, weight: torch.Tensor) -> i
                 weight[token_id] = vectors[row] * scale
                 found += 1
     return found
+
+
+def load_lstms(directory: str | Path, network: torch.nn.Module) -> int:
+    """Copy pre-trained first-layer LSTM weights into `network`; return how many tensors (0: none)."""
+    path = Path(directory) / LSTM_FILE
+    if not path.is_file():
+        return 0
+    weights = load_file(str(path))
+    own = network.state_dict()
+    for key, value in weights.items():
+        if key not in own:
+            raise ValueError(f"{path}: {key} is not a parameter of this model")
+        if own[key].shape != value.shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}")
+    network.load_state_dict(weights, strict=False)
+    return len(weights)
