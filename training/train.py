@@ -333,7 +333,7 @@ def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: t
                     best, offsets = score, trial
     bias = network.get_parameter("output.bias")
     with torch.no_grad():
-        bias += offsets.to(bias.device)
+        bias.add_(offsets.to(bias.device))
     return {"offsets": [round(float(o), 2) for o in offsets], "score_before": before, "score_after": best}
 
 
