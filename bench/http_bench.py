@@ -129,9 +129,11 @@ def main() -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for the service (e.g. SENTIMENT_TORCH_THREADS=1)",
+        help="extra environment for the service (e.g. SENTIMENT_INFERENCE_THREADS=1)",
     )
-    parser.add_argument("--servers", default="bare,batched,bs1", help="which servers to run: bare,batched,bs1")
+    parser.add_argument(
+        "--servers", default="bare,batched,bs1,torch", help="which servers to run: bare,batched,bs1,torch"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -161,6 +163,16 @@ def main() -> int:
             [python, "-m", "service", "--log-level", "warning"],
             {"SENTIMENT_MAX_BATCH_SIZE": "1"},
         ),
+        "service on torch (micro-batched)": (
+            [python, "-m", "service", "--log-level", "warning"],
+            {"SENTIMENT_RUNTIME": "torch"},
+        ),
+    }
+    short_names = {
+        "bare FastAPI (ceiling)": "bare",
+        "service (micro-batched)": "batched",
+        "service (batch size 1)": "bs1",
+        "service on torch (micro-batched)": "torch",
     }
     results: dict[str, object] = {}
     for workload, bodies in workloads.items():
@@ -169,11 +181,7 @@ def main() -> int:
         print("| --- | --- | --- | --- | --- | --- |")
         wanted = set(args.servers.split(","))
         for name, (argv, env) in configs.items():
-            if {
-                "bare FastAPI (ceiling)": "bare",
-                "service (micro-batched)": "batched",
-                "service (batch size 1)": "bs1",
-            }[name] not in wanted:
+            if short_names[name] not in wanted:
                 continue
             if workload == "imdb" and name.startswith("bare"):
                 continue  # the ceiling does no work per text: the short run measures it
@@ -184,6 +192,9 @@ def main() -> int:
                 print(f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']:.0f} |")
             results[f"{name}|start_to_ready_s|{workload}"] = server.start_to_ready
             results[f"{name}|peak_rss_mb|{workload}"] = server.peak_rss_mb()
+            print(
+                f"| {name}: start to ready {server.start_to_ready:.2f} s, peak RSS {server.peak_rss_mb():.0f} MB |||||"
+            )
             server.stop()
     server = Server("service", configs["service (micro-batched)"][0], base_env)
     batch_bodies = write_bodies([json.dumps(SHORT * 32)], key="texts")

@@ -1,9 +1,11 @@
 """Compute bound and in-process Predictor throughput, by batch size and text length.
 
     python bench/predictor_bench.py [--model DIR] [--imdb ../shared/data/aclImdb_v1.tar.gz] [--threads N]
+                                    [--runtimes onnx,torch]
 
 Prints: the machine's fp32 GEMM rate, the model's FLOPs per token, the best reviews/s that rate
-allows, and measured texts/s for batch sizes 1..128 on short sentences and median-length reviews.
+allows, and measured texts/s for batch sizes 1..128 on short sentences and median-length reviews,
+for each inference runtime side by side (same run, same texts).
 """
 
 from __future__ import annotations
@@ -68,14 +70,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="artifact directory (default: the shipped model)")
     parser.add_argument("--imdb", help="aclImdb folder or .tar.gz for real review texts (else synthetic)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads of each runtime (0 = default)")
+    parser.add_argument("--runtimes", default="onnx,torch", help="comma-separated runtimes to compare")
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = load_predictor(args.model)
-    config = predictor.artifact.config.to_dict()
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    predictors = {r: load_predictor(args.model, runtime=r, threads=args.threads) for r in runtimes}
+    config = next(iter(predictors.values())).artifact.config.to_dict()
     if args.imdb:
         from training.data import read_dataset
 
@@ -88,7 +92,7 @@ def main() -> int:
     median_reviews = [t for t in reviews if abs(len(tokenize(t)) - median) <= median // 10][:128]
     gflops = gemm_gflops()
     fpt = flops_per_token(config)
-    used = min(median, config["max_tokens"])
+    used = min(median, int(config["max_tokens"]))  # type: ignore[call-overload]
     bound = gflops * 1e9 / (fpt * used)
     print(f"threads {torch.get_num_threads()}; fp32 GEMM {gflops:.0f} GFLOP/s; model {fpt / 1e6:.2f} MFLOP/token;")
     print(f"median review {median} tokens -> compute bound {bound:.0f} reviews/s")
@@ -97,27 +101,32 @@ def main() -> int:
         "flops_per_token": fpt,
         "median_tokens": median,
         "compute_bound_reviews_s": bound,
-        "short": {},
-        "median_review": {},
+        "runtimes": {},
     }
-    print("| batch | short texts/s | median reviews/s |")
-    print("| --- | --- | --- |")
+    table: dict[str, dict[str, dict[int, float]]] = {r: {"short": {}, "median_review": {}} for r in runtimes}
     for batch in (1, 4, 8, 16, 32, 64, 128):
-        short = throughput(predictor, SHORT, batch, args.seconds)
-        review = throughput(predictor, median_reviews, batch, args.seconds)
-        results["short"][batch] = short  # type: ignore[index]
-        results["median_review"][batch] = review  # type: ignore[index]
-        print(f"| {batch} | {short:.0f} | {review:.0f} |")
-    best = max(results["median_review"].values())  # type: ignore[attr-defined]
-    print(f"best median reviews/s {best:.0f} = {best / bound:.2f} of the compute bound")
-    predictor.batch_size = 1
-    times = []
-    for text in SHORT * 25:
-        single = time.perf_counter()
-        predictor.predict([text])
-        times.append(time.perf_counter() - single)
-    results["single_short_ms_p50"] = statistics.median(times) * 1000
-    print(f"single short text, in process: p50 {results['single_short_ms_p50']:.2f} ms")
+        for runtime, predictor in predictors.items():
+            table[runtime]["short"][batch] = throughput(predictor, SHORT, batch, args.seconds)
+            table[runtime]["median_review"][batch] = throughput(predictor, median_reviews, batch, args.seconds)
+    heads = " | ".join(f"short/s {r}" for r in runtimes) + " | " + " | ".join(f"reviews/s {r}" for r in runtimes)
+    print(f"| batch | {heads} |")
+    print("| --- " * (1 + 2 * len(runtimes)) + "|")
+    for batch in table[runtimes[0]]["short"]:
+        cells = [f"{table[r]['short'][batch]:.0f}" for r in runtimes]
+        cells += [f"{table[r]['median_review'][batch]:.0f}" for r in runtimes]
+        print(f"| {batch} | " + " | ".join(cells) + " |")
+    for runtime, predictor in predictors.items():
+        best = max(table[runtime]["median_review"].values())
+        predictor.batch_size = 1
+        times = []
+        for text in SHORT * 25:
+            single = time.perf_counter()
+            predictor.predict([text])
+            times.append(time.perf_counter() - single)
+        p50 = statistics.median(times) * 1000
+        print(f"{runtime}: best median reviews/s {best:.0f} = {best / bound:.2f} of the compute bound; ", end="")
+        print(f"single short text p50 {p50:.2f} ms")
+        results["runtimes"][runtime] = {**table[runtime], "best_median_review": best, "single_short_ms_p50": p50}  # type: ignore[index]
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -1,12 +1,22 @@
-"""Tokenizer, the embedding+BiLSTM network, artifact save/load and `Predictor`."""
+"""Tokenizer, the embedding+BiLSTM network, artifact save/load and `Predictor`.
+
+Importing this package does not import torch: the service can run on ONNX Runtime alone. The
+torch network (`BiLSTMClassifier`) is imported on first use.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
-from model.network import BiLSTMClassifier, ModelConfig
-from model.predictor import DEFAULT_MODEL_DIR, Encoded, Prediction, Predictor, load_predictor
+from model.config import ModelConfig
+from model.predictor import DEFAULT_MODEL_DIR, RUNTIMES, Encoded, Prediction, Predictor, load_predictor
 from model.tokenizer import Vocab, normalize, tokenize
+
+if TYPE_CHECKING:
+    from model.network import BiLSTMClassifier
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
+    "RUNTIMES",
     "Artifact",
     "ArtifactError",
     "BiLSTMClassifier",
@@ -21,3 +31,11 @@ __all__ = [
     "save_artifact",
     "tokenize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BiLSTMClassifier":
+        from model.network import BiLSTMClassifier
+
+        return BiLSTMClassifier
+    raise AttributeError(f"module 'model' has no attribute {name!r}")

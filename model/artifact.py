@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
-from model.network import BiLSTMClassifier, ModelConfig
+from model.config import ModelConfig
 from model.tokenizer import Vocab
+
+if TYPE_CHECKING:  # torch is imported only where a torch network is built or saved
+    from model.network import BiLSTMClassifier
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -38,14 +42,25 @@ class ArtifactError(Exception):
         self.problem = problem
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Artifact:
     config: ModelConfig
     vocab: Vocab
-    network: BiLSTMClassifier
+    weights: dict[str, np.ndarray] = field(repr=False)  # checked: names, shapes, float32, finite
     metrics: dict[str, Any]
     version: str  # short hash of the weights' bytes
     path: Path
+
+    @cached_property
+    def network(self) -> BiLSTMClassifier:
+        """The torch network in eval mode, built on first use (imports torch)."""
+        import torch
+
+        from model.network import BiLSTMClassifier
+
+        network = BiLSTMClassifier(self.config)
+        network.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.weights.items()})
+        return network.eval()
 
 
 def weights_version(weights_path: Path) -> str:
@@ -61,6 +76,8 @@ def save_artifact(
     metrics: dict[str, Any] | None = None,
 ) -> str:
     """Write the artifact into `directory` (created if needed) and return its version."""
+    from safetensors.torch import save_file
+
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = network.config
@@ -83,32 +100,28 @@ def load_artifact(directory: str | Path) -> Artifact:
         raise ArtifactError(root, "not a directory (an artifact is a directory of files)")
     config = _read_config(root / CONFIG_FILE)
     vocab = _read_vocab(root / VOCAB_FILE, config)
-    network = BiLSTMClassifier(config)
     weights_path = root / WEIGHTS_FILE
     state = _read_weights(weights_path)
-    expected = network.state_dict()
+    expected = config.parameter_shapes()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ArtifactError(
             weights_path, f"tensors do not match the config: missing {missing}, unexpected {unexpected}"
         )
-    for name, tensor in expected.items():
-        if state[name].shape != tensor.shape or state[name].dtype != tensor.dtype:
+    for name, shape in expected.items():
+        if state[name].shape != shape or state[name].dtype != np.float32:
             raise ArtifactError(
                 weights_path,
-                f"tensor {name!r} is {tuple(state[name].shape)} {state[name].dtype}, "
-                f"config needs {tuple(tensor.shape)} {tensor.dtype}",
+                f"tensor {name!r} is {tuple(state[name].shape)} {state[name].dtype}, config needs {shape} float32",
             )
-        if not torch.isfinite(state[name]).all():
+        if not np.isfinite(state[name]).all():
             raise ArtifactError(weights_path, f"tensor {name!r} holds NaN or infinite values")
-    network.load_state_dict(state)
-    network.eval()
     metrics_path = root / METRICS_FILE
     metrics = _read_json(metrics_path) if metrics_path.exists() else {}
     if not isinstance(metrics, dict):
         raise ArtifactError(metrics_path, "must hold a JSON object")
-    return Artifact(config, vocab, network, metrics, weights_version(weights_path), root)
+    return Artifact(config, vocab, state, metrics, weights_version(weights_path), root)
 
 
 def _write_json(path: Path, document: object) -> None:
@@ -161,7 +174,7 @@ def _read_vocab(path: Path, config: ModelConfig) -> Vocab:
         raise ArtifactError(path, str(exc)) from None
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise ArtifactError(path, "file is missing")
     try:

@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
 
+from model.config import ModelConfig
 from model.tokenizer import PAD_ID
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int  # rows of the embedding table, padding (0) and unknown (1) included
-    labels: list[str] = field(default_factory=lambda: ["negative", "positive"])  # output order
-    embedding_dim: int = 128  # E
-    hidden_size: int = 128  # H, per direction
-    num_layers: int = 1  # stacked BiLSTM layers
-    dropout: float = 0.2  # before the output layer (and between LSTM layers)
-    embedding_dropout: float = 0.1  # drops whole words (all of a token's vector) while training
-    max_tokens: int = 600  # longer texts keep their first `head_tokens` and their last tokens
-    head_tokens: int = 150  # reviews tend to put their verdict at the end: keep both ends
-
-    def __post_init__(self) -> None:
-        if self.vocab_size < 2:
-            raise ValueError("vocab_size must be at least 2 (padding and unknown)")
-        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            raise ValueError("labels must be two or more distinct names")
-        for name in ("embedding_dim", "hidden_size", "num_layers", "max_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive")
-        if not 0 <= self.head_tokens <= self.max_tokens:
-            raise ValueError("head_tokens must lie between 0 and max_tokens")
-        for name in ("dropout", "embedding_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1)")
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

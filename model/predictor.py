@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from model.artifact import Artifact, load_artifact
 from model.tokenizer import PAD_ID, UNK_ID, tokenize
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+# "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
+# "torch": the training network itself; "auto": onnx when onnxruntime is installed.
+RUNTIMES = ("auto", "onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,19 @@ class Predictor:
     network never lets padding reach a valid step, and pooling ignores padded positions.
     """
 
-    def __init__(self, artifact: Artifact, *, batch_size: int = 64) -> None:
+    def __init__(self, artifact: Artifact, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        if threads < 0:
+            raise ValueError("threads must be 0 (the runtime's default) or more")
+        if runtime == "auto":
+            runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
         self.artifact = artifact
         self.batch_size = batch_size
-        self.network = artifact.network.eval()
+        self.runtime = runtime
+        self._forward = _onnx_forward(artifact, threads) if runtime == "onnx" else _torch_forward(artifact, threads)
 
     @property
     def version(self) -> str:
@@ -85,21 +96,45 @@ class Predictor:
             )
         return results
 
-    def probabilities(self, id_lists: Sequence[list[int]]) -> torch.Tensor:
+    def probabilities(self, id_lists: Sequence[list[int]]) -> np.ndarray:
         """Return (N, num_labels) float64 probabilities for id lists, in the order given."""
-        out = torch.empty(len(id_lists), len(self.artifact.config.labels), dtype=torch.float64)
-        with torch.inference_mode():
-            for chunk in length_buckets([len(ids) for ids in id_lists], self.batch_size):
-                # An empty text reads as one unknown token: it still gets a (neutral-ish) answer.
-                rows = [id_lists[i] or [UNK_ID] for i in chunk]
-                width = len(rows[0])
-                ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-                for r, row in enumerate(rows):
-                    ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-                lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-                logits = self.network(ids, lengths)
-                out[torch.tensor(chunk)] = torch.softmax(logits.double(), dim=-1)
+        out = np.empty((len(id_lists), len(self.artifact.config.labels)), dtype=np.float64)
+        for chunk in length_buckets([len(ids) for ids in id_lists], self.batch_size):
+            # An empty text reads as one unknown token: it still gets a (neutral-ish) answer.
+            rows = [id_lists[i] or [UNK_ID] for i in chunk]
+            ids = np.full((len(rows), len(rows[0])), PAD_ID, dtype=np.int64)
+            for r, row in enumerate(rows):
+                ids[r, : len(row)] = row
+            lengths = np.array([len(r) for r in rows], dtype=np.int64)
+            logits = self._forward(ids, lengths).astype(np.float64)
+            logits -= logits.max(axis=1, keepdims=True)
+            exp = np.exp(logits)
+            out[chunk] = exp / exp.sum(axis=1, keepdims=True)
         return out
+
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # ids (B, T), lengths (B,) -> logits (B, L)
+
+
+def _onnx_forward(artifact: Artifact, threads: int) -> Forward:
+    from model.onnx_backend import OnnxNetwork
+
+    config = artifact.config
+    return OnnxNetwork(artifact.weights, config.num_layers, config.hidden_size, threads=threads)
+
+
+def _torch_forward(artifact: Artifact, threads: int) -> Forward:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    network = artifact.network
+
+    def forward(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return network(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+
+    return forward
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float = 0.75) -> list[list[int]]:
@@ -121,6 +156,9 @@ def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float =
     return buckets
 
 
-def load_predictor(path: str | Path | None = None, *, batch_size: int = 64) -> Predictor:
+def load_predictor(
+    path: str | Path | None = None, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0
+) -> Predictor:
     """Return a Predictor for the artifact at `path`, or for the shipped default model."""
-    return Predictor(load_artifact(DEFAULT_MODEL_DIR if path is None else path), batch_size=batch_size)
+    artifact = load_artifact(DEFAULT_MODEL_DIR if path is None else path)
+    return Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads)

@@ -8,7 +8,6 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-import torch
 from fastapi import FastAPI
 
 from model import Predictor
@@ -34,10 +33,8 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = runtime.settings
-        if s.torch_threads:
-            torch.set_num_threads(s.torch_threads)
         first = predictor if predictor is not None else await asyncio.to_thread(runtime.load_predictor)
-        log.info("model %s loaded from %s", first.version, first.artifact.path)
+        log.info("model %s loaded from %s (runtime %s)", first.version, first.artifact.path, first.runtime)
         engine = make_engine(s.database_url, durable=s.log_mode == "durable", max_mb=s.log_max_mb)
         await asyncio.to_thread(upgrade_schema, engine)
         runtime.engine = engine

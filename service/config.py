@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     log_max_mb: float = Field(0, ge=0, description="SQLite only: cap the log file at this size (0 = no cap)")
     log_max_pending: int = Field(100_000, ge=100, description="rows held while the database is down")
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
-    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="inference runtime; auto = ONNX Runtime when installed, else torch"
+    )
+    inference_threads: int = Field(0, ge=0, description="intra-op threads of the runtime; 0 = its default")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its prediction")
 
     @field_validator("api_keys", "admin_keys", mode="before")

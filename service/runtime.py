@@ -20,7 +20,12 @@ from service.metrics import ServiceMetrics
 
 def load_configured_predictor(settings: Settings) -> Predictor:
     """Load the artifact the settings name (the shipped model when none), batched as configured."""
-    return load_predictor(settings.model_dir, batch_size=settings.max_batch_size)
+    return load_predictor(
+        settings.model_dir,
+        batch_size=settings.max_batch_size,
+        runtime=settings.runtime,
+        threads=settings.inference_threads,
+    )
 
 
 class Runtime:

@@ -14,7 +14,13 @@ WORDS = ["good", "great", "fine", "bad", "awful", "poor", "movie", "plot", "the"
 
 
 def make_artifact(
-    directory: Path, *, labels: list[str] | None = None, seed: int = 0, hidden: int = 16, max_tokens: int = 40
+    directory: Path,
+    *,
+    labels: list[str] | None = None,
+    seed: int = 0,
+    hidden: int = 16,
+    max_tokens: int = 40,
+    layers: int = 1,
 ) -> Path:
     torch.manual_seed(seed)
     vocab = Vocab(("<pad>", "<unk>", *WORDS))
@@ -23,6 +29,7 @@ def make_artifact(
         labels=labels or ["negative", "positive"],
         embedding_dim=8,
         hidden_size=hidden,
+        num_layers=layers,
         max_tokens=max_tokens,
         head_tokens=10,
     )

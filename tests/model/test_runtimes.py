@@ -1,0 +1,65 @@
+"""ONNX Runtime and torch give the same answers; the ONNX path never imports torch."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model import BiLSTMClassifier, ModelConfig, load_artifact, load_predictor
+from model.onnx_backend import OnnxNetwork
+from tests.conftest import make_artifact
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("layers", "labels"), [(1, ["negative", "positive"]), (2, ["neg", "neu", "pos"])])
+def test_onnx_logits_equal_torch(tmp_path: Path, layers: int, labels: list[str]) -> None:
+    artifact = load_artifact(make_artifact(tmp_path / "a", layers=layers, labels=labels, seed=layers))
+    onnx_net = OnnxNetwork(artifact.weights, layers, artifact.config.hidden_size)
+    rng = np.random.default_rng(0)
+    for batch, width in [(1, 1), (1, 7), (5, 23), (16, 40)]:
+        lengths = rng.integers(1, width + 1, size=batch)
+        lengths[0] = width  # the longest sets the padded width, as in the Predictor
+        ids = rng.integers(2, artifact.config.vocab_size, size=(batch, width))
+        ids[np.arange(width)[None] >= lengths[:, None]] = 0
+        with torch.inference_mode():
+            expected = artifact.network(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+        np.testing.assert_allclose(onnx_net(ids, lengths), expected, atol=1e-5, rtol=0)
+
+
+def test_predictor_runtimes_agree(tiny_artifact: Path) -> None:
+    texts = ["good", "the movie was not good at all , the plot was poor .", "", "great " * 100, "awful !"]
+    by_onnx = load_predictor(tiny_artifact, runtime="onnx", batch_size=3).predict(texts)
+    by_torch = load_predictor(tiny_artifact, runtime="torch", batch_size=3).predict(texts)
+    for a, b in zip(by_onnx, by_torch, strict=True):
+        assert a.label == b.label and (a.tokens_used, a.tokens_total) == (b.tokens_used, b.tokens_total)
+        for label, p in a.probabilities.items():
+            assert abs(p - b.probabilities[label]) < 1e-5
+
+
+def test_auto_picks_onnx_and_unknown_runtimes_are_refused(tiny_artifact: Path) -> None:
+    assert load_predictor(tiny_artifact).runtime == "onnx"
+    with pytest.raises(ValueError, match="runtime"):
+        load_predictor(tiny_artifact, runtime="tensorflow")
+
+
+def test_parameter_shapes_match_the_torch_network() -> None:
+    for layers in (1, 3):
+        config = ModelConfig(vocab_size=50, labels=["a", "b", "c"], embedding_dim=6, hidden_size=5, num_layers=layers)
+        actual = {k: tuple(v.shape) for k, v in BiLSTMClassifier(config).state_dict().items()}
+        assert config.parameter_shapes() == actual
+
+
+def test_serving_on_onnx_never_imports_torch(tiny_artifact: Path) -> None:
+    code = (
+        "import sys, service.app, service.__main__\n"
+        "from model import load_predictor\n"
+        f"p = load_predictor({str(tiny_artifact)!r}, runtime='onnx')\n"
+        "assert p.predict(['good'])[0].label\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
