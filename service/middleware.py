@@ -43,6 +43,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,8 +73,16 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, body_receive, send_with_id)
         finally:
-            self.metrics.requests.labels(route, str(status_holder[0])).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            self._count(route, status_holder[0], time.perf_counter() - started)
+
+    def _count(self, route: str, status: int, seconds: float) -> None:
+        # labels() hashes and locks on every call; the few (route, status) children are cached.
+        children = self._children.get((route, status))
+        if children is None:
+            children = (self.metrics.requests.labels(route, str(status)), self.metrics.latency.labels(route))
+            self._children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """Read the body up to the limit and replay it; None when it is over (never read whole)."""

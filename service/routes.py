@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,7 +28,6 @@ from service.schemas import (
     LogRows,
     ModelInfo,
     ReloadResponse,
-    Sentiment,
     SentimentRequest,
     SentimentResponse,
 )
@@ -45,12 +45,14 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def client_key(request: Request, runtime: RuntimeDep) -> str | None:
-    return runtime.keys.client(request)
+# The key dependencies read the runtime themselves rather than depend on `get_runtime`: one
+# dependency to solve per request instead of two.
+async def client_key(request: Request) -> str | None:
+    return request.app.state.runtime.keys.client(request)  # type: ignore[no-any-return]
 
 
-async def admin_key(request: Request, runtime: RuntimeDep) -> str:
-    return runtime.keys.admin(request)
+async def admin_key(request: Request) -> str:
+    return request.app.state.runtime.keys.admin(request)  # type: ignore[no-any-return]
 
 
 ClientDep = Annotated[str | None, Depends(client_key)]
@@ -87,16 +89,23 @@ def check_text(text: str, max_chars: int) -> ServiceError | None:
     return None
 
 
-def _sentiment(outcome: Outcome) -> Sentiment:
+def _sentiment(outcome: Outcome) -> dict[str, Any]:
+    """A `Sentiment` as a plain dict: the prediction routes answer with JSON bytes directly."""
     p = outcome.prediction
-    return Sentiment(
-        label=p.label,
-        score=p.score,
-        probabilities=p.probabilities,
-        tokens_used=p.tokens_used,
-        tokens_total=p.tokens_total,
-        truncated=p.tokens_total > p.tokens_used,
-    )
+    return {
+        "label": p.label,
+        "score": p.score,
+        "probabilities": p.probabilities,
+        "tokens_used": p.tokens_used,
+        "tokens_total": p.tokens_total,
+        "truncated": p.tokens_total > p.tokens_used,
+    }
+
+
+def _json(document: dict[str, Any]) -> Response:
+    # Returning a Response skips FastAPI's re-validation of the response model: the documents are
+    # built field by field above from typed predictions (tests check them against the schema).
+    return Response(orjson.dumps(document), media_type="application/json")
 
 
 async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
@@ -104,7 +113,11 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
         raise NotReady("the model is not loaded yet")
     futures = runtime.batcher.submit(texts)
     try:
-        return await asyncio.wait_for(asyncio.gather(*futures), runtime.settings.request_timeout_s)
+        # asyncio.timeout rather than wait_for, and no gather for one text: no extra task per request
+        async with asyncio.timeout(runtime.settings.request_timeout_s):
+            if len(futures) == 1:
+                return [await futures[0]]
+            return await asyncio.gather(*futures)
     except TimeoutError:
         raise RequestTimeout("the prediction took too long; retry later", headers={"Retry-After": "1"}) from None
     finally:
@@ -113,10 +126,9 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
-async def predict_one(
-    body: SentimentRequest, request: Request, runtime: RuntimeDep, client: ClientDep
-) -> SentimentResponse:
+async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
     """Classify one text."""
+    runtime: Runtime = request.app.state.runtime
     problem = check_text(body.text, runtime.settings.max_text_chars)
     if problem is not None:
         raise problem
@@ -135,14 +147,13 @@ async def predict_one(
             )
         ]
     )
-    return SentimentResponse(
-        **_sentiment(outcome).model_dump(), model_version=outcome.model_version, request_id=request_id
-    )
+    return _json({**_sentiment(outcome), "model_version": outcome.model_version, "request_id": request_id})
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
-async def predict_batch(body: BatchRequest, request: Request, runtime: RuntimeDep, client: ClientDep) -> BatchResponse:
+async def predict_batch(body: BatchRequest, request: Request, client: ClientDep) -> Response:
     """Classify several texts; an invalid text gets an error entry in its place."""
+    runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     if not body.texts:
         raise InvalidText("texts is empty; send at least one text")
@@ -153,16 +164,15 @@ async def predict_batch(body: BatchRequest, request: Request, runtime: RuntimeDe
     outcomes = dict(zip(valid, await _predict(runtime, [body.texts[i] for i in valid]) if valid else [], strict=True))
     request_id = request.state.request_id
     latency = time.perf_counter() - request.state.started
-    results: list[Sentiment | BatchItemError] = []
+    results: list[dict[str, Any]] = []
     rows = []
     for i, text in enumerate(body.texts):
         problem = problems[i]
         if problem is None:
             results.append(_sentiment(outcomes[i]))
         else:
-            results.append(
-                BatchItemError(error=ErrorDetail(code=problem.code, message=problem.message, request_id=request_id))
-            )
+            error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
+            results.append(BatchItemError(error=error).model_dump())
         rows.append(
             runtime.log_row(
                 request_id=request_id,
@@ -178,7 +188,7 @@ async def predict_batch(body: BatchRequest, request: Request, runtime: RuntimeDe
         )
     await runtime.record(rows)
     version = next(iter(outcomes.values())).model_version if outcomes else runtime.predictor.version
-    return BatchResponse(results=results, model_version=version, request_id=request_id)
+    return _json({"results": results, "model_version": version, "request_id": request_id})
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])
