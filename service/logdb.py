@@ -132,6 +132,7 @@ class RequestLogWriter:
         self._lock = threading.Condition()
         self._stop = False
         self._urgent = False
+        self._flushers = 0  # callers of flush() waiting: write at once until the queue is empty
         self._inflight = 0  # rows taken off the queue and not yet committed or put back
         self._thread = threading.Thread(target=self._loop, name="request-log-writer", daemon=True)
 
@@ -167,8 +168,12 @@ class RequestLogWriter:
         """Wait until every row added so far is committed (or put back after a failure)."""
         with self._lock:
             self._urgent = True
+            self._flushers += 1
             self._lock.notify_all()
-            return self._lock.wait_for(lambda: not self._rows and not self._inflight, timeout)
+            try:
+                return self._lock.wait_for(lambda: not self._rows and not self._inflight, timeout)
+            finally:
+                self._flushers -= 1
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write everything held, then stop; rows that still cannot be written are counted dropped."""
@@ -201,7 +206,14 @@ class RequestLogWriter:
                 ok = self._write(group)
                 with self._lock:
                     if ok:
-                        self._urgent = bool(self._rows)  # more waiting: write it at once
+                        # Write again at once only for a full group, a durable row or a flush;
+                        # otherwise let rows gather for flush_s: one transaction per ~flush_s
+                        # under load instead of a stream of small ones (BENCHMARKS.md).
+                        self._urgent = (
+                            self._flushers > 0
+                            or len(self._rows) >= group_limit
+                            or any(r.on_commit is not None for r in self._rows)
+                        )
                     else:
                         self._rows.extendleft(reversed(group))  # keep their order; try again later
                     self._inflight = 0
