@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -16,7 +17,7 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.logdb import RequestLogWriter, make_engine, upgrade_schema
 from service.middleware import RequestContextMiddleware
-from service.routes import reload, router
+from service.routes import fast_predict_one, reload, router
 from service.runtime import Runtime
 
 log = logging.getLogger("service")
@@ -76,7 +77,10 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(
-        RequestContextMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=runtime.metrics,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        fast_paths={"/v1/sentiment": partial(fast_predict_one, runtime)},
     )
     return app
 

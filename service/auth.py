@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 from fastapi import Request
 
@@ -15,13 +16,14 @@ def key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key in `Authorization: Bearer KEY` or `X-API-Key: KEY` (case-insensitive header names)."""
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
 
 
 def _matches(key: str, keys: list[str]) -> bool:
@@ -38,10 +40,13 @@ class KeyChecker:
 
     def client(self, request: Request) -> str | None:
         """Check a prediction request; return the caller's key id (None when auth is off)."""
+        return self.client_of(request.headers)
+
+    def client_of(self, headers: Mapping[str, str]) -> str | None:
         if not self.api_keys:
-            key = presented_key(request)
+            key = presented_key(headers)
             return key_id(key) if key and _matches(key, self.admin_keys) else None
-        key = presented_key(request)
+        key = presented_key(headers)
         if key is None:
             raise Unauthorized("an API key is required: Authorization: Bearer KEY or X-API-Key: KEY")
         if not (_matches(key, self.api_keys) or _matches(key, self.admin_keys)):
@@ -52,7 +57,7 @@ class KeyChecker:
         """Check an admin request; return the admin's key id."""
         if not self.admin_keys:
             raise Forbidden("admin routes are off: set SENTIMENT_ADMIN_KEYS to enable them")
-        key = presented_key(request)
+        key = presented_key(request.headers)
         if key is None:
             raise Unauthorized("an admin key is required: Authorization: Bearer KEY or X-API-Key: KEY")
         if not _matches(key, self.admin_keys):

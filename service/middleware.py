@@ -9,6 +9,7 @@ import itertools
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -38,11 +39,28 @@ ROUTES = frozenset(
 )
 
 
+FastPath = Callable[[Scope, bytes], Awaitable["tuple[int, bytes, dict[str, str]] | None"]]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    """Request ids, the body limit and metrics; then the fast path of a POST route, if it has one.
+
+    `fast_paths` maps a path to a handler that answers (status, JSON body, headers) for plainly
+    valid requests or None, in which case the request goes on to the FastAPI app as usual.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        fast_paths: dict[str, FastPath] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.fast_paths = fast_paths or {}
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,14 +81,21 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            body_receive = await self._bounded_body(scope, receive)
-            if body_receive is None:
+            read = await self._bounded_body(scope, receive)
+            if read is None:
                 await _send_json(
                     send_with_id,
                     413,
                     error_body("body_too_large", f"request body over {self.max_body_bytes} bytes", request_id),
                 )
                 return
+            body, body_receive = read
+            fast = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None
+            if fast is not None:
+                answer = await fast(scope, body)
+                if answer is not None:
+                    await _send_bytes(send_with_id, *answer)
+                    return
             await self.app(scope, body_receive, send_with_id)
         finally:
             self._count(route, status_holder[0], time.perf_counter() - started)
@@ -84,10 +109,10 @@ class RequestContextMiddleware:
         children[0].inc()
         children[1].observe(seconds)
 
-    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> tuple[bytes, Receive] | None:
         """Read the body up to the limit and replay it; None when it is over (never read whole)."""
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return receive
+            return b"", receive
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -118,7 +143,7 @@ class RequestContextMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        return replay
+        return body, replay
 
 
 def _request_id(scope: Scope) -> str:
@@ -129,6 +154,14 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+async def _send_bytes(send: Send, status: int, payload: bytes, headers: dict[str, str]) -> None:
+    """Send a JSON answer as FastAPI's Response(media_type="application/json") would."""
+    raw = [(b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json")]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -11,10 +11,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from model import ArtifactError
 from service.batcher import Outcome
-from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge
+from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge, error_body
 from service.logdb import recent_rows
 from service.runtime import Runtime
 from service.schemas import (
@@ -123,6 +126,48 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
     finally:
         for future in futures:
             future.cancel()  # no-op when done; frees the slot when the client gave up or we timed out
+
+
+FastAnswer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
+
+
+async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastAnswer | None:
+    """`POST /v1/sentiment` for a well-formed request, without FastAPI's routing (the hot path).
+
+    Taken only when the request is plainly valid: a JSON content type, a body that parses (orjson,
+    stricter than the json module) into a valid `SentimentRequest`, an accepted key and a text the
+    model may see. Anything else returns None and goes through the FastAPI route below, so every
+    error a client can cause keeps one implementation. py-spy showed FastAPI's request handling
+    (dependencies, query parsing, response handling) at over half of the event loop's time per
+    prediction; BENCHMARKS.md has the before and after.
+    """
+    headers = Headers(scope=scope)
+    if headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        text = SentimentRequest.model_validate(orjson.loads(body)).text
+        client = runtime.keys.client_of(headers)
+    except (orjson.JSONDecodeError, ValidationError, ServiceError):
+        return None
+    if check_text(text, runtime.settings.max_text_chars) is not None:
+        return None
+    state = scope["state"]
+    try:
+        (outcome,) = await _predict(runtime, [text])
+        row = runtime.log_row(
+            request_id=state["request_id"],
+            endpoint="sentiment",
+            index=0,
+            client=client,
+            text=text,
+            latency_s=time.perf_counter() - state["started"],
+            outcome=outcome,
+        )
+        await runtime.record([row])
+    except ServiceError as exc:
+        return exc.status, orjson.dumps(error_body(exc.code, exc.message, state["request_id"])), exc.headers
+    document = {**_sentiment(outcome), "model_version": outcome.model_version, "request_id": state["request_id"]}
+    return 200, orjson.dumps(document), {}
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
