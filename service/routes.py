@@ -153,21 +153,28 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
         return None
     state = scope["state"]
     try:
-        (outcome,) = await _predict(runtime, [text])
-        row = runtime.log_row(
-            request_id=state["request_id"],
-            endpoint="sentiment",
-            index=0,
-            client=client,
-            text=text,
-            latency_s=time.perf_counter() - state["started"],
-            outcome=outcome,
-        )
-        await runtime.record([row])
+        document = await _classify_one(runtime, text, client, state["request_id"], state["started"])
     except ServiceError as exc:
         return exc.status, orjson.dumps(error_body(exc.code, exc.message, state["request_id"])), exc.headers
-    document = {**_sentiment(outcome), "model_version": outcome.model_version, "request_id": state["request_id"]}
     return 200, orjson.dumps(document), {}
+
+
+async def _classify_one(
+    runtime: Runtime, text: str, client: str | None, request_id: str, started: float
+) -> dict[str, Any]:
+    """Predict one checked text, record its log row, return the `SentimentResponse` document."""
+    (outcome,) = await _predict(runtime, [text])
+    row = runtime.log_row(
+        request_id=request_id,
+        endpoint="sentiment",
+        index=0,
+        client=client,
+        text=text,
+        latency_s=time.perf_counter() - started,
+        outcome=outcome,
+    )
+    await runtime.record([row])
+    return {**_sentiment(outcome), "model_version": outcome.model_version, "request_id": request_id}
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
@@ -177,22 +184,8 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     problem = check_text(body.text, runtime.settings.max_text_chars)
     if problem is not None:
         raise problem
-    (outcome,) = await _predict(runtime, [body.text])
-    request_id = request.state.request_id
-    await runtime.record(
-        [
-            runtime.log_row(
-                request_id=request_id,
-                endpoint="sentiment",
-                index=0,
-                client=client,
-                text=body.text,
-                latency_s=time.perf_counter() - request.state.started,
-                outcome=outcome,
-            )
-        ]
-    )
-    return _json({**_sentiment(outcome), "model_version": outcome.model_version, "request_id": request_id})
+    state = request.state
+    return _json(await _classify_one(runtime, body.text, client, state.request_id, state.started))
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
