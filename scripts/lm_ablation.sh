@@ -65,6 +65,19 @@ w2v_do0.2_seed14 --init-vectors $w2v --dropout 0.2 --seed 14
 w2v_do0.2_seed15 --init-vectors $w2v --dropout 0.2 --seed 15
 JOBS
 }
+wave5() {  # on top of the shipped recipe (dropout 0.2, calibration)
+    cat <<JOBS
+do0.2_800 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200
+do0.2_800_seed14 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200 --seed 14
+do0.2_800_seed15 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200 --seed 15
+do0.2_avg3 --init-vectors $w2v --dropout 0.2 --average-last 3
+do0.2_avg3_seed14 --init-vectors $w2v --dropout 0.2 --average-last 3 --seed 14
+do0.2_avg3_seed15 --init-vectors $w2v --dropout 0.2 --average-last 3 --seed 15
+do0.2_800_avg3 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200 --average-last 3
+do0.2_800_avg3_seed14 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200 --average-last 3 --seed 14
+do0.2_800_avg3_seed15 --init-vectors $w2v --dropout 0.2 --max-tokens 800 --head-tokens 200 --average-last 3 --seed 15
+JOBS
+}
 "wave$wave" | xargs -P "${PARALLEL:-5}" -I{} bash -c 'run {}'
 for f in "$out"/*.json; do
     $py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1].rsplit("/",1)[-1][:-5].ljust(22), "best_epoch", d["best_epoch"], "val", {k: round(v*100,2) for k,v in d["validation_accuracy_by_source"].items()}, d["training_time_s"], "s")' "$f" || tail -3 "${f%.json}.log"
