@@ -52,3 +52,16 @@ def test_fast_path_and_fastapi_route_give_the_same_answers(
         assert a.headers["content-type"] == b.headers["content-type"]
         assert a.headers["x-request-id"] == b.headers["x-request-id"]
     assert [r.status_code for r in fast] == [200, 422, 401, 400, 422, 422]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_either_runtime_serves_the_same_probabilities(settings_for: Callable[..., Settings], runtime: str) -> None:
+    from model import load_predictor
+
+    settings = settings_for(runtime=runtime)
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v1/sentiment", json={"text": "the plot was poor"}).json()
+    (expected,) = load_predictor(settings.model_dir, runtime="torch").predict(["the plot was poor"])
+    assert answer["label"] == expected.label
+    for label, p in expected.probabilities.items():
+        assert abs(answer["probabilities"][label] - p) < 1e-5
