@@ -35,6 +35,7 @@ from tqdm import tqdm
 from model import Vocab
 from model.network import reverse_within_length
 from model.tokenizer import PAD_ID
+from training.train import batches, pad, pick_device, warmup_cosine
 from training.vectors import LSTM_FILE, VECTORS_FILE, WORDS_FILE
 
 
@@ -57,12 +58,6 @@ class LMSettings:
     seed: int = 13
     device: str = "auto"  # "auto": cuda when there is one, else cpu
     max_minutes: float = 0.0  # stop after this long (0 = no limit); the best epoch so far is saved
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class BiLanguageModel(nn.Module):
@@ -116,27 +111,8 @@ def chunk(ids: list[int], size: int) -> list[list[int]]:
     return [ids[s : s + size] for s in range(0, len(ids), size) if len(ids[s : s + size]) >= 2]
 
 
-def _batches(rows: Sequence[list[int]], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    order = list(range(len(rows)))
-    if rng is None:
-        order.sort(key=lambda i: len(rows[i]))
-    else:
-        rng.shuffle(order)
-        pool = batch_size * 50
-        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lambda i: len(rows[i]))]
-    groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(groups)
-    return groups
-
-
-def _collate(rows: Sequence[list[int]], group: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    picked = [rows[i] for i in group]
-    lengths = torch.tensor([len(r) for r in picked])
-    ids = torch.full((len(picked), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for r, row in enumerate(picked):
-        ids[r, : len(row)] = torch.tensor(row)
-    return ids.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
+def _on(device: torch.device, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device, non_blocking=True) for t in tensors)
 
 
 def _evaluate(model: BiLanguageModel, rows: Sequence[list[int]], batch_size: int, device: torch.device) -> float:
@@ -144,8 +120,8 @@ def _evaluate(model: BiLanguageModel, rows: Sequence[list[int]], batch_size: int
     model.eval()
     loss, count = 0.0, 0
     with torch.inference_mode():
-        for group in _batches(rows, batch_size * 2, None):
-            total, n = model(*_collate(rows, group, device))
+        for group in batches(rows, batch_size * 2, None):
+            total, n = model(*_on(device, pad(rows, group)))
             loss += float(total)
             count += n
     return loss / max(count, 1)
@@ -169,30 +145,20 @@ def pretrain_lm(tokenized: Sequence[list[str]], out_dir: str | Path, settings: L
     tokens_per_epoch = sum(len(r) for r in train_rows)
 
     model = BiLanguageModel(len(vocab), settings).to(device)
-    fused = device.type in ("cuda", "cpu")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=fused)
-    steps_per_epoch = math.ceil(len(train_rows) / settings.batch_size)
-    total_steps = steps_per_epoch * settings.epochs
-    warmup = max(1, int(total_steps * settings.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / warmup
-            if s < warmup
-            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
-        ),
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=True)
+    total_steps = math.ceil(len(train_rows) / settings.batch_size) * settings.epochs
+    schedule = warmup_cosine(optimizer, total_steps, settings.warmup)
     rng = random.Random(settings.seed)
     history: list[dict[str, Any]] = []
     best_loss, best_state = math.inf, None
     deadline = started + settings.max_minutes * 60 if settings.max_minutes > 0 else math.inf
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        groups = _batches(train_rows, settings.batch_size, rng)
+        groups = batches(train_rows, settings.batch_size, rng)
         bar = tqdm(groups, desc=f"lm epoch {epoch}/{settings.epochs}", **progress)
         loss_sum, count = 0.0, 0
         for group in bar:
-            total, n = model(*_collate(train_rows, group, device))
+            total, n = model(*_on(device, pad(train_rows, group)))
             optimizer.zero_grad(set_to_none=True)
             (total / n).backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip)

@@ -21,7 +21,6 @@ from tqdm import tqdm
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
 from model.tokenizer import PAD_ID, UNK_ID
 from training.data import Example
-from training.lm import pick_device
 from training.vectors import load_lstms, load_vectors
 
 
@@ -82,31 +81,56 @@ def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Voca
     )
 
 
-def batches(data: Encoded, batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Group examples of similar length (little padding); shuffled when `rng` is given."""
-    order = list(range(len(data.ids)))
+def pick_device(name: str) -> torch.device:
+    """ "auto": cuda when there is one, else cpu; otherwise the device named."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def batches(rows: Sequence[Sequence[int]], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Group the indices of id lists of similar length (little padding); shuffled when `rng` is given."""
+    order = list(range(len(rows)))
     if rng is None:
-        order.sort(key=lambda i: len(data.ids[i]))
+        order.sort(key=lambda i: len(rows[i]))
     else:
         # Sort within random pools of 50 batches: similar lengths per batch, random batch order.
         rng.shuffle(order)
         pool = batch_size * 50
-        order = [
-            i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lambda i: len(data.ids[i]))
-        ]
+        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lambda i: len(rows[i]))]
     groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     if rng is not None:
         rng.shuffle(groups)
     return groups
 
 
-def collate(data: Encoded, group: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    rows = [data.ids[i] for i in group]
-    lengths = torch.tensor([len(r) for r in rows])
-    ids = torch.full((len(rows), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for r, row in enumerate(rows):
+def pad(rows: Sequence[Sequence[int]], group: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids (B, T) and lengths (B,) of the rows in `group`."""
+    picked = [rows[i] for i in group]
+    lengths = torch.tensor([len(r) for r in picked])
+    ids = torch.full((len(picked), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for r, row in enumerate(picked):
         ids[r, : len(row)] = torch.tensor(row)
-    return ids, lengths, torch.tensor([data.labels[i] for i in group])
+    return ids, lengths
+
+
+def collate(data: Encoded, group: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return *pad(data.ids, group), torch.tensor([data.labels[i] for i in group])
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / warmup
+            if s < warmup
+            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
+        ),
+    )
 
 
 def evaluate_encoded(
@@ -117,7 +141,7 @@ def evaluate_encoded(
     loss_sum, correct, count = 0.0, 0, 0
     per_source: dict[str, list[int]] = {}
     with torch.inference_mode():
-        for n, group in enumerate(batches(data, batch_size * 2, None)):
+        for n, group in enumerate(batches(data.ids, batch_size * 2, None)):
             if limit is not None and n >= limit:
                 break
             ids, lengths, labels = (t.to(device) for t in collate(data, group))
@@ -187,7 +211,6 @@ def train(
     rng = random.Random(settings.seed)
     steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
     total_steps = 1 if settings.dry_run else steps_per_epoch * settings.epochs
-    warmup = max(1, int(total_steps * settings.warmup))
     # fused: one kernel for all parameters, 5x faster than the loop over tensors here (dense 40k-row embedding)
     head = list(network.output.parameters())
     encoder = [p for n, p in network.named_parameters() if not n.startswith("output.")]
@@ -196,14 +219,7 @@ def train(
         weight_decay=settings.weight_decay,
         fused=True,
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / warmup
-            if s < warmup
-            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
-        ),
-    )
+    schedule = warmup_cosine(optimizer, total_steps, settings.warmup)
     history: list[dict[str, Any]] = []
     snapshots: list[dict[str, torch.Tensor]] = []
     best_state, best_acc, best_epoch, stale = copy.deepcopy(network.state_dict()), -1.0, 0, 0
@@ -211,7 +227,7 @@ def train(
         network.train()
         for p in encoder:
             p.requires_grad_(epoch > settings.freeze_epochs)
-        groups = batches(train_data, settings.batch_size, rng)[: 1 if settings.dry_run else None]
+        groups = batches(train_data.ids, settings.batch_size, rng)[: 1 if settings.dry_run else None]
         bar = tqdm(groups, desc=f"epoch {epoch}/{settings.epochs}", **progress)
         loss_sum, correct, seen = 0.0, 0, 0
         for group in bar:
@@ -313,7 +329,7 @@ def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: t
     network.eval()
     logits, order = [], []
     with torch.inference_mode():
-        for group in batches(data, batch_size * 2, None):
+        for group in batches(data.ids, batch_size * 2, None):
             ids, lengths, _ = collate(data, group)
             logits.append(network(ids.to(device), lengths.to(device)).float().cpu())
             order.extend(group)
