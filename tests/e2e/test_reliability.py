@@ -63,6 +63,19 @@ def wait_for_status(server: ServerProcess, status: str, seconds: float, failure:
         time.sleep(0.1)
 
 
+def predict_through_fault(server: ServerProcess, count: int, fault: str) -> None:
+    """Predictions keep answering 200 while the log database fails, and the fault is reported."""
+    for i in range(count):
+        assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
+    wait_for_status(server, "degraded", 20, f"the {fault} log was never reported")
+    assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+
+
+def logged_rows(server: ServerProcess) -> int:
+    rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
+    return int(rows["count"])
+
+
 def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server(SENTIMENT_LOG_MODE="durable")
     answered, _ = kill_under_load(server)
@@ -216,16 +229,12 @@ def test_locked_log_database_keeps_predictions_flowing(start_server: Callable[..
     locker = sqlite3.connect(server.database, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
     try:
-        for i in range(20):
-            assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
-        wait_for_status(server, "degraded", 20, "the degraded log was never reported")
-        assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+        predict_through_fault(server, 20, "locked")
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     wait_for_status(server, "ready", 20, "logging did not resume")
-    rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
-    assert rows["count"] == 21  # nothing was lost while the lock was held
+    assert logged_rows(server) == 21  # nothing was lost while the lock was held
 
 
 def test_full_log_database_keeps_predictions_flowing(start_server: Callable[..., ServerProcess]) -> None:
@@ -262,12 +271,8 @@ def test_read_only_log_database_keeps_predictions_flowing(start_server: Callable
     if not _chattr("+i", server.database):
         pytest.skip("chattr +i is not available here (needs root and a supporting file system)")
     try:
-        for i in range(10):
-            assert httpx.post(server.url + "/v1/sentiment", json={"text": f"fine {i}"}).status_code == 200
-        wait_for_status(server, "degraded", 20, "the read-only log was never reported")
-        assert "sentiment_log_degraded 1.0" in httpx.get(server.url + "/metrics").text
+        predict_through_fault(server, 10, "read-only")
     finally:
         _chattr("-i", server.database)
     wait_for_status(server, "ready", 20, "logging did not resume")
-    rows = httpx.get(server.url + "/v1/requests", params={"limit": 100}, headers={"X-API-Key": ADMIN}).json()
-    assert rows["count"] == 11  # the rows held while the file was read-only were written afterwards
+    assert logged_rows(server) == 11  # the rows held while the file was read-only were written afterwards
