@@ -165,16 +165,5 @@ async def _send_bytes(send: Send, status: int, payload: bytes, headers: dict[str
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    """An error answered before the app ran (the body was not read whole): close the connection."""
+    await _send_bytes(send, status, orjson.dumps(body), {"connection": "close"})
