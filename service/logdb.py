@@ -206,11 +206,13 @@ class RequestLogWriter:
                 ok = self._write(group)
                 with self._lock:
                     if ok:
-                        # Write again at once only for a full group, a durable row or a flush;
-                        # otherwise let rows gather for flush_s: one transaction per ~flush_s
-                        # under load instead of a stream of small ones (BENCHMARKS.md).
-                        self._urgent = (
+                        # Write again at once for a full group, a durable row, a flush, or a
+                        # backlog left by a fault (groups still cut down after failures); else let
+                        # rows gather for flush_s: one transaction per ~flush_s under load instead
+                        # of a stream of small ones (BENCHMARKS.md).
+                        self._urgent = bool(self._rows) and (
                             self._flushers > 0
+                            or group_limit < self.group_rows
                             or len(self._rows) >= group_limit
                             or any(r.on_commit is not None for r in self._rows)
                         )
