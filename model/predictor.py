@@ -25,6 +25,7 @@ class Prediction:
     probabilities: dict[str, float]  # label -> probability; sums to 1
     tokens_used: int  # tokens the model read
     tokens_total: int  # tokens in the text; more than tokens_used when it was truncated
+    unknown_tokens: int = 0  # of the tokens read, those not in the vocabulary
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Predictor:
                     probabilities=dict(zip(labels, row, strict=True)),
                     tokens_used=len(enc.ids),
                     tokens_total=enc.tokens_total,
+                    unknown_tokens=enc.ids.count(UNK_ID),
                 )
             )
         return results

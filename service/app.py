@@ -15,7 +15,7 @@ from model import Predictor
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.errors import install_error_handlers
-from service.logdb import RequestLogWriter, make_engine, upgrade_schema
+from service.log import RequestLogWriter, make_engine, upgrade_schema
 from service.middleware import RequestContextMiddleware
 from service.routes import fast_predict_one, reload, router
 from service.runtime import Runtime

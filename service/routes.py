@@ -18,7 +18,7 @@ from starlette.types import Scope
 from model import ArtifactError
 from service.batcher import Outcome
 from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge, error_body
-from service.logdb import recent_rows
+from service.log import recent_rows
 from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,

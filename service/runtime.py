@@ -14,7 +14,7 @@ from service.auth import KeyChecker
 from service.batcher import MicroBatcher, Outcome
 from service.config import Settings
 from service.errors import LogUnavailable, NotReady
-from service.logdb import RequestLogWriter
+from service.log import RequestLogWriter
 from service.metrics import ServiceMetrics
 
 
@@ -72,6 +72,8 @@ class Runtime:
         outcome: Outcome | None = None,
         status: int = 200,
         error_code: str | None = None,
+        explain: bool = False,
+        sentences: bool = False,
     ) -> dict[str, Any]:
         mode = self.settings.log_text
         row: dict[str, Any] = {
@@ -93,6 +95,10 @@ class Runtime:
             "latency_ms": latency_s * 1000,
             "status": status,
             "error_code": error_code,
+            "explain": explain,
+            "sentences": sentences,
+            "tokens": None,
+            "unknown_tokens": None,
         }
         if outcome is not None:
             row.update(
@@ -101,6 +107,8 @@ class Runtime:
                 model_version=outcome.model_version,
                 batch_size=outcome.batch_size,
                 queue_wait_ms=outcome.queue_wait_s * 1000,
+                tokens=outcome.prediction.tokens_total,
+                unknown_tokens=outcome.prediction.unknown_tokens,
             )
         return row
 

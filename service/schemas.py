@@ -81,6 +81,10 @@ class LogRow(BaseModel):
     latency_ms: float
     status: int
     error_code: str | None
+    explain: bool = False
+    sentences: bool = False
+    tokens: int | None = None
+    unknown_tokens: int | None = None
 
 
 class LogRows(BaseModel):

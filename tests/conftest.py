@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact
+from tests.support import pgserver
+from tests.support.pgserver import PostgresServer
 
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "movie", "plot", "the", "was", "not", "!", "."]
 
@@ -54,3 +58,33 @@ def synthetic_reviews(n: int, seed: int = 0) -> list[tuple[str, str]]:
         words.insert(rng.randrange(len(words) + 1), rng.choice(positive if label == "positive" else negative))
         rows.append((" ".join(words), label))
     return rows
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the test session (tests get their own database from `postgres_url`).
+
+    Skipped where PostgreSQL is not installed, except in CI (CI=true), where that is a failure:
+    `.ci/run` installs it.
+    """
+    problem = pgserver.available()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty PostgreSQL database for one test."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run a test once on a SQLite file and once on a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return str(request.getfixturevalue("postgres_url"))

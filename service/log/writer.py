@@ -1,4 +1,4 @@
-"""The request log: the SQLAlchemy table, schema migrations, and the batching writer."""
+"""The request-log writer: rows inserted in groups off the request path, kept through faults."""
 
 from __future__ import annotations
 
@@ -7,84 +7,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Float, Integer, String, Text, create_engine, event, insert, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine, insert
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class RequestLogRow(Base):
-    __tablename__ = "request_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    request_id: Mapped[str] = mapped_column(String(128), index=True)
-    endpoint: Mapped[str] = mapped_column(String(64))
-    item_index: Mapped[int] = mapped_column(Integer)  # position of the text in its request
-    client_key_id: Mapped[str | None] = mapped_column(String(16))  # hash prefix of the key, never the key
-    text: Mapped[str | None] = mapped_column(Text)  # LOG_TEXT=full
-    text_sha256: Mapped[str | None] = mapped_column(String(64))  # LOG_TEXT=full or hash
-    text_chars: Mapped[int] = mapped_column(Integer)
-    label: Mapped[str | None] = mapped_column(String(64), index=True)
-    score: Mapped[float | None] = mapped_column(Float)
-    model_version: Mapped[str | None] = mapped_column(String(32))
-    batch_size: Mapped[int | None] = mapped_column(Integer)
-    queue_wait_ms: Mapped[float | None] = mapped_column(Float)
-    latency_ms: Mapped[float] = mapped_column(Float)
-    status: Mapped[int] = mapped_column(Integer)
-    error_code: Mapped[str | None] = mapped_column(String(64))
-
-
-COLUMNS = [c.name for c in RequestLogRow.__table__.columns if c.name != "id"]
-
-
-def make_engine(url: str, *, durable: bool, max_mb: float = 0) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout, an optional size cap and its folder."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # A fresh connection per write group (groups are ~10/s at most, a SQLite open is cheap): a
-        # long-lived connection keeps writing into the WAL of a file that was made read-only or
-        # replaced, and the fault would never show.
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False}, poolclass=NullPool)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL survives a killed process; FULL also survives power loss (durable mode).
-            cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            if max_mb:  # a full cap behaves like a full disk: inserts fail until space is freed
-                page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
-                cursor.execute(f"PRAGMA max_page_count={max(8, int(max_mb * 2**20 / page_size))}")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the database to the newest schema with Alembic (idempotent)."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+from service.log.tables import RequestLogRow
 
 
 @dataclass
@@ -250,22 +177,3 @@ class RequestLogWriter:
             if row.on_commit is not None:
                 row.on_commit(True)
         return True
-
-
-def recent_rows(
-    engine: Engine, *, limit: int, since: datetime | None = None, label: str | None = None
-) -> list[dict[str, Any]]:
-    """Return the newest log rows first."""
-    table = RequestLogRow.__table__
-    query = select(table).order_by(table.c.id.desc()).limit(limit)
-    if since is not None:
-        query = query.where(table.c.created_at >= since)
-    if label is not None:
-        query = query.where(table.c.label == label)
-    with engine.connect() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(query)]
-    for row in rows:
-        created = row["created_at"]
-        if isinstance(created, datetime) and created.tzinfo is None:
-            row["created_at"] = created.replace(tzinfo=UTC)  # SQLite drops the zone; we store UTC
-    return rows

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from service.logdb import Base
+from service.log.tables import Base
 
 config = context.config
 connection = config.attributes.get("connection")

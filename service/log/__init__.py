@@ -1,0 +1,21 @@
+"""The request log: tables, migrations, the batching writer, and reads for the admin routes."""
+
+from service.log.engine import MIGRATIONS, make_engine, upgrade_schema
+from service.log.queries import recent_rows
+from service.log.tables import COLUMNS, Base, FeedbackRow, RequestLogRow, RolloutRow
+from service.log.writer import PendingRow, RequestLogWriter, WriterStats
+
+__all__ = [
+    "COLUMNS",
+    "MIGRATIONS",
+    "Base",
+    "FeedbackRow",
+    "PendingRow",
+    "RequestLogRow",
+    "RequestLogWriter",
+    "RolloutRow",
+    "WriterStats",
+    "make_engine",
+    "recent_rows",
+    "upgrade_schema",
+]

@@ -1,0 +1,29 @@
+"""Reads of the log database for the admin routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from service.log.tables import RequestLogRow
+
+
+def recent_rows(
+    engine: Engine, *, limit: int, since: datetime | None = None, label: str | None = None
+) -> list[dict[str, Any]]:
+    """Return the newest log rows first."""
+    table = RequestLogRow.__table__
+    query = select(table).order_by(table.c.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(table.c.created_at >= since)
+    if label is not None:
+        query = query.where(table.c.label == label)
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(query)]
+    for row in rows:
+        created = row["created_at"]
+        if isinstance(created, datetime) and created.tzinfo is None:
+            row["created_at"] = created.replace(tzinfo=UTC)  # SQLite drops the zone; we store UTC
+    return rows
