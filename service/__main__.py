@@ -1,4 +1,4 @@
-"""`python -m service [--host H] [--port P]`: run the API with uvicorn."""
+"""`python -m service [--host H] [--port P]`: run the API with uvicorn; `python -m service migrate`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import argparse
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="print one line per request (the SQL log has them all)"
     )
+    commands = parser.add_subparsers(dest="command", metavar="{migrate}")
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the log database's schema to the newest revision, then exit (no server)"
+    )
+    migrate.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 when the schema is not at the newest revision"
+    )
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from service.config import Settings
 
@@ -31,11 +43,44 @@ def main(argv: list[str] | None = None) -> int:
             name = "SENTIMENT_" + "_".join(str(p) for p in error["loc"]).upper()
             print(f"error: {name}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)
         return 2
+    if args.command == "migrate":
+        return run_migrate(settings, check=args.check)
+    return serve(settings, args)
 
+
+def run_migrate(settings: Settings, *, check: bool) -> int:
+    """Upgrade (or with `check`, only compare) the schema; 0 at head, 1 behind (check), 2 on error."""
+    from service.log import DatabaseError, make_engine, masked, schema_revisions, upgrade_schema
+    from service.log.engine import wait_for_database
+
+    print(f"database: {masked(settings.database_url)}")
+    try:
+        engine = make_engine(settings.database_url, durable=False)
+        try:
+            wait_for_database(engine, timeout_s=settings.database_wait_s)
+            current, head = schema_revisions(engine)
+            if check:
+                print(f"revision: {current or 'none (empty)'}, head: {head}")
+                if current != head:
+                    print("not at head: run `python -m service migrate`", file=sys.stderr)
+                    return 1
+                return 0
+            before, after = upgrade_schema(engine)
+        finally:
+            engine.dispose()
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"revision: {before or 'none (empty)'} -> {after} (head)" if before != after else f"revision: {after} (head)")
+    return 0
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from model import ArtifactError
     from service.app import create_app
+    from service.log import DatabaseError, open_database
     from service.runtime import load_configured_predictor
 
     try:  # fail before binding the port, with the file and the problem; the app serves this load
@@ -43,12 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     except ArtifactError as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
+    try:  # the same for the log database: unreachable (after SENTIMENT_DATABASE_WAIT_S), no driver, old schema
+        engine = open_database(
+            settings.database_url,
+            durable=settings.log_mode == "durable",
+            max_mb=settings.log_max_mb,
+            migrate=settings.migrate_on_start,
+            wait_s=settings.database_wait_s,
+        )
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # uvicorn drains on SIGTERM, then raises the signal again for the handler it found; a no-op
     # handler here turns that into a normal exit (status 0) once the drain has finished.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings, predictor=predictor),
+        create_app(settings, predictor=predictor, engine=engine),
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=args.log_level,

@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager, suppress
 from functools import partial
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from model import Predictor
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.errors import install_error_handlers
-from service.log import RequestLogWriter, make_engine, upgrade_schema
+from service.log import RequestLogWriter, open_database
 from service.middleware import RequestContextMiddleware
 from service.routes import fast_predict_one, reload, router
 from service.runtime import Runtime
@@ -23,11 +24,14 @@ from service.runtime import Runtime
 log = logging.getLogger("service")
 
 
-def create_app(settings: Settings | None = None, *, predictor: Predictor | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, predictor: Predictor | None = None, engine: Engine | None = None
+) -> FastAPI:
     """Build the app; nothing heavy happens until the lifespan starts.
 
-    `predictor`, when given, is served at start instead of loading the configured artifact again
-    (`python -m service` loads it first so that a bad artifact stops it before the port is bound).
+    `predictor` and `engine`, when given, are used at start instead of loading the configured
+    artifact and opening the log database again (`python -m service` opens both first, so that a
+    bad artifact or an unreachable database stops it before the port is bound).
     """
     runtime = Runtime(settings or Settings())
 
@@ -36,12 +40,20 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         s = runtime.settings
         first = predictor if predictor is not None else await asyncio.to_thread(runtime.load_predictor)
         log.info("model %s loaded from %s (runtime %s)", first.version, first.artifact.path, first.runtime)
-        engine = make_engine(s.database_url, durable=s.log_mode == "durable", max_mb=s.log_max_mb)
-        await asyncio.to_thread(upgrade_schema, engine)
-        runtime.engine = engine
+        log_engine = engine
+        if log_engine is None:
+            log_engine = await asyncio.to_thread(
+                open_database,
+                s.database_url,
+                durable=s.log_mode == "durable",
+                max_mb=s.log_max_mb,
+                migrate=s.migrate_on_start,
+                wait_s=s.database_wait_s,
+            )
+        runtime.engine = log_engine
         m = runtime.metrics
         writer = RequestLogWriter(
-            engine,
+            log_engine,
             flush_s=s.log_flush_ms / 1000,
             max_pending=s.log_max_pending,
             on_written=m.log_written.inc,
@@ -64,7 +76,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
                 loop.remove_signal_handler(signal.SIGHUP)
             await batcher.stop()  # answers everything already queued
             await asyncio.to_thread(writer.stop)  # writes every row held in memory
-            engine.dispose()
+            log_engine.dispose()
             log.info("stopped: %d log rows written, %d dropped", writer.stats.written, writer.stats.dropped)
 
     app = FastAPI(

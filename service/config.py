@@ -14,6 +14,12 @@ class Settings(BaseSettings):
 
     model_dir: Path | None = Field(None, description="artifact directory; empty = the shipped default model")
     database_url: str = Field("sqlite:///data/requests.db", description="SQLAlchemy URL of the request log")
+    migrate_on_start: bool = Field(
+        True, description="upgrade the log schema at start; false = only check it is at head (see `migrate`)"
+    )
+    database_wait_s: float = Field(
+        30.0, ge=0, description="at start, how long to keep retrying an unreachable log database before exiting"
+    )
     host: str = Field("127.0.0.1", description="address python -m service binds")
     port: int = Field(8000, ge=1, le=65535, description="port python -m service binds")
     max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")

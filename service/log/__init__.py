@@ -1,6 +1,14 @@
 """The request log: tables, migrations, the batching writer, and reads for the admin routes."""
 
-from service.log.engine import MIGRATIONS, make_engine, upgrade_schema
+from service.log.engine import (
+    MIGRATIONS,
+    DatabaseError,
+    make_engine,
+    masked,
+    open_database,
+    schema_revisions,
+    upgrade_schema,
+)
 from service.log.queries import recent_rows
 from service.log.tables import COLUMNS, Base, FeedbackRow, RequestLogRow, RolloutRow
 from service.log.writer import PendingRow, RequestLogWriter, WriterStats
@@ -9,6 +17,7 @@ __all__ = [
     "COLUMNS",
     "MIGRATIONS",
     "Base",
+    "DatabaseError",
     "FeedbackRow",
     "PendingRow",
     "RequestLogRow",
@@ -16,6 +25,9 @@ __all__ = [
     "RolloutRow",
     "WriterStats",
     "make_engine",
+    "masked",
+    "open_database",
     "recent_rows",
+    "schema_revisions",
     "upgrade_schema",
 ]

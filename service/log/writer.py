@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from service.log.tables import RequestLogRow
+from service.log.insert import insert_rows
 
 
 @dataclass
@@ -161,7 +161,7 @@ class RequestLogWriter:
     def _write(self, group: list[PendingRow]) -> bool:
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(RequestLogRow), [row.values for row in group])
+                insert_rows(connection, [row.values for row in group])
         except Exception as exc:  # noqa: BLE001 - any database fault: keep the rows, report, retry
             self.stats.failures += 1
             self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"

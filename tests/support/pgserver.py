@@ -41,11 +41,13 @@ def _free_port() -> int:
 class PostgresServer:
     """One server: `start()`, `stop()` (an outage), `start()` again on the same data and port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, fsync: bool = False) -> None:
+        """`fsync=False` (tests) trades crash safety for speed; benches that time writes pass True."""
         problem = available()
         if problem:
             raise RuntimeError(problem)
         self.port = port or _free_port()
+        self.fsync = fsync
         self.root = Path(tempfile.mkdtemp(prefix="sentiment-pg-"))
         self.data = self.root / "data"
         self._as_postgres = os.geteuid() == 0
@@ -60,7 +62,8 @@ class PostgresServer:
         return subprocess.run(command, check=check, capture_output=True, text=True, cwd=self.root, timeout=120)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        options += "" if self.fsync else " -c fsync=off"
         result = self._run(
             PG_BIN / "pg_ctl",
             "-D",
