@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import make_artifact
 from tests.e2e.conftest import ADMIN, ServerProcess
+from tests.support.logdb import request_ids
 
 pytestmark = pytest.mark.e2e
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
@@ -76,16 +77,19 @@ def logged_rows(server: ServerProcess) -> int:
     return int(rows["count"])
 
 
-def test_kill_9_in_durable_mode_loses_no_answered_request(start_server: Callable[..., ServerProcess]) -> None:
-    server = start_server(SENTIMENT_LOG_MODE="durable")
+def test_kill_9_in_durable_mode_loses_no_answered_request(
+    start_server: Callable[..., ServerProcess], database_url: str
+) -> None:
+    server = start_server(database_url, SENTIMENT_LOG_MODE="durable")
     answered, _ = kill_under_load(server)
     assert len(answered) > 50
-    with sqlite3.connect(server.database) as db:
-        logged = {row[0] for row in db.execute("select request_id from request_log")}
-        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    logged = request_ids(database_url)
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(server.database) as db:
+            assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     missing = [r for r in answered if r not in logged]
     assert missing == [], f"{len(missing)} answered requests have no log row"
-    again = start_server(SENTIMENT_LOG_MODE="durable")  # restarts on the same file and serves
+    again = start_server(database_url, SENTIMENT_LOG_MODE="durable")  # restarts on the same database and serves
     assert httpx.post(again.url + "/v1/sentiment", json={"text": "good"}).status_code == 200
 
 

@@ -5,17 +5,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from service.app import create_app
 from service.config import Settings
 from tests.service.conftest import admin_rows
+from tests.support.logdb import count_rows, request_ids
 
 TEXT = "The plot was good!"
 
 
 @pytest.mark.parametrize("mode", ["full", "hash", "none"])
-def test_rows_follow_log_text_mode(settings_for: Callable[..., Settings], mode: str) -> None:
-    with TestClient(create_app(settings_for(log_text=mode))) as client:
+def test_rows_follow_log_text_mode(settings_for: Callable[..., Settings], database_url: str, mode: str) -> None:
+    with TestClient(create_app(settings_for(log_text=mode, database_url=database_url))) as client:
         answer = client.post("/v1/sentiment", json={"text": TEXT}, headers={"X-Request-ID": "req-1"}).json()
         (row,) = admin_rows(client)
     assert row["request_id"] == "req-1" and row["endpoint"] == "sentiment" and row["status"] == 200
@@ -28,11 +31,30 @@ def test_rows_follow_log_text_mode(settings_for: Callable[..., Settings], mode: 
     assert (row["text"], row["text_sha256"]) == expected
 
 
-def test_hash_mode_stores_no_text_in_the_database_file(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
-    with TestClient(create_app(settings_for(log_text="hash"))) as client:
-        client.post("/v1/sentiment", json={"text": "secret-phrase-4711 good"})
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("log.db*"))
-    assert b"secret-phrase-4711" not in raw
+def stored_bytes(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> bytes:
+    """Every byte the database keeps on disk for this test's rows (data files and write-ahead log)."""
+    if database_url.startswith("sqlite"):
+        return b"".join(p.read_bytes() for p in tmp_path.glob("log.db*"))
+    server = request.getfixturevalue("postgres_server")
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CHECKPOINT")  # rows reach the table files, not only the WAL
+        oid = connection.exec_driver_sql("select oid from pg_database where datname = current_database()").scalar()
+    engine.dispose()
+    files = [*(server.data / "base" / str(oid)).iterdir(), *(server.data / "pg_wal").glob("0*")]
+    return b"".join(p.read_bytes() for p in files if p.is_file())
+
+
+@pytest.mark.parametrize("mode", ["hash", "full"])
+def test_hash_mode_stores_no_text_in_the_database_files(
+    settings_for: Callable[..., Settings], database_url: str, mode: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    secret = f"secret-phrase-{mode}-4711"
+    with TestClient(create_app(settings_for(log_text=mode, database_url=database_url))) as client:
+        client.post("/v1/sentiment", json={"text": f"{secret} good"})
+    raw = stored_bytes(database_url, request, tmp_path)
+    assert hashlib.sha256(f"{secret} good".encode()).hexdigest().encode() in raw  # we read the right files
+    assert (secret.encode() in raw) == (mode == "full")
 
 
 def test_batch_rows_record_item_errors(client: TestClient) -> None:
@@ -41,26 +63,31 @@ def test_batch_rows_record_item_errors(client: TestClient) -> None:
     assert [(r["item_index"], r["status"], r["error_code"]) for r in rows] == [(0, 200, None), (1, 422, "invalid_text")]
 
 
-def test_shutdown_writes_everything_held(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+def test_shutdown_writes_everything_held(
+    settings_for: Callable[..., Settings], database_url: str, tmp_path: Path
+) -> None:
     # A long flush interval: rows only reach the database because shutdown writes them.
-    with TestClient(create_app(settings_for(log_flush_ms=60_000))) as client:
+    with TestClient(create_app(settings_for(log_flush_ms=60_000, database_url=database_url))) as client:
         for i in range(20):
             client.post("/v1/sentiment", json={"text": f"good {i}"})
-    with sqlite3.connect(tmp_path / "log.db") as db:
-        assert db.execute("select count(*) from request_log").fetchone()[0] == 20
-        assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert count_rows(database_url) == 20
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(tmp_path / "log.db") as db:
+            assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
-def test_durable_mode_commits_before_answering(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
-    with TestClient(create_app(settings_for(log_mode="durable", log_flush_ms=60_000))) as client:
-        request_id = client.post("/v1/sentiment", json={"text": "good"}).json()["request_id"]
-        with sqlite3.connect(tmp_path / "log.db") as db:  # read straight away, from another connection
-            found = db.execute("select count(*) from request_log where request_id = ?", (request_id,)).fetchone()
-        assert found[0] == 1
+def test_durable_mode_commits_before_answering(settings_for: Callable[..., Settings], database_url: str) -> None:
+    settings = settings_for(log_mode="durable", log_flush_ms=60_000, database_url=database_url)
+    with TestClient(create_app(settings)) as client:
+        answered = [client.post("/v1/sentiment", json={"text": f"good {i}"}).json()["request_id"] for i in range(5)]
+        stored = request_ids(database_url)  # read straight away, from another connection
+        assert set(answered) <= stored
 
 
-def test_failing_log_database_keeps_predictions_flowing(settings_for: Callable[..., Settings]) -> None:
-    with TestClient(create_app(settings_for())) as client:
+def test_failing_log_database_keeps_predictions_flowing(
+    settings_for: Callable[..., Settings], database_url: str
+) -> None:
+    with TestClient(create_app(settings_for(database_url=database_url))) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         with runtime.engine.begin() as connection:  # the fault: the table disappears
             connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
@@ -76,8 +103,11 @@ def test_failing_log_database_keeps_predictions_flowing(settings_for: Callable[.
         assert len(admin_rows(client)) == 1
 
 
-def test_durable_mode_refuses_when_the_log_cannot_commit(settings_for: Callable[..., Settings]) -> None:
-    with TestClient(create_app(settings_for(log_mode="durable", durable_timeout_s=0.5))) as client:
+def test_durable_mode_refuses_when_the_log_cannot_commit(
+    settings_for: Callable[..., Settings], database_url: str
+) -> None:
+    settings = settings_for(log_mode="durable", durable_timeout_s=0.5, database_url=database_url)
+    with TestClient(create_app(settings)) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         with runtime.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
