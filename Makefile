@@ -22,7 +22,8 @@ lint: $(STAMP)  ## ruff lint + format check
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: lint  ## lint, then the whole test suite
+test: lint  ## lint, then the whole test suite (first installs missing Debian packages: PostgreSQL)
+	bash scripts/system_deps.sh
 	$(PY) -m pytest
 
 clean:

@@ -15,7 +15,17 @@ import tempfile
 import uuid
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("SENTIMENT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _installed_bin() -> Path:
+    """Debian's PostgreSQL 15, else the newest major version installed."""
+    found = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parent.parent.name.isdigit()]
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if preferred in found or not found:
+        return preferred
+    return max(found, key=lambda p: int(p.parent.name))
+
+
+PG_BIN = Path(os.environ.get("SENTIMENT_PG_BIN") or _installed_bin())
 
 
 def available() -> str | None:
