@@ -39,6 +39,7 @@ from service.log import RequestLogRow, RequestLogWriter, make_engine, recent_row
 TABLE = RequestLogRow.__table__
 SPAN_S = 30 * 86400  # the filled rows cover the last 30 days
 VERSION = "3f2a9c1b7d4e"
+LABELS = ("negative", "positive")
 
 
 def fill_sql(dialect: str, first: int, count: int, total: int, start: datetime) -> str:
@@ -129,6 +130,7 @@ def measure_writer(engine: Engine, count: int) -> tuple[float, list[float]]:
                     **template,
                     "created_at": datetime.now(UTC),
                     "request_id": f"c0ffee00c0ffee00{i:08x}",
+                    "label": LABELS[i % 2],
                     "text_sha256": digest,
                 }
             )

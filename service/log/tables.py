@@ -17,7 +17,10 @@ class Base(DeclarativeBase):
 
 class RequestLogRow(Base):
     __tablename__ = "request_log"
-    __table_args__ = (Index("ix_request_log_version_created", "model_version", "created_at"),)
+    __table_args__ = (
+        Index("ix_request_log_version_created", "model_version", "created_at"),
+        Index("ix_request_log_label_created", "label", "created_at"),  # 0002: replaces 0001's (label)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -28,7 +31,7 @@ class RequestLogRow(Base):
     text: Mapped[str | None] = mapped_column(Text)  # LOG_TEXT=full
     text_sha256: Mapped[str | None] = mapped_column(String(64))  # LOG_TEXT=full or hash
     text_chars: Mapped[int] = mapped_column(Integer)
-    label: Mapped[str | None] = mapped_column(String(64), index=True)
+    label: Mapped[str | None] = mapped_column(String(64))
     score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(32))
     batch_size: Mapped[int | None] = mapped_column(Integer)
