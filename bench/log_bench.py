@@ -152,6 +152,42 @@ def measure_writer(engine: Engine, count: int) -> tuple[float, list[float]]:
     return count / elapsed, rates
 
 
+def compare_insert_paths(engine: Engine, groups: int = 30, size: int = 1000) -> tuple[float, float]:
+    """Rows/s of SQLAlchemy's generic executemany and of insert_rows, alternating groups in one run."""
+    from sqlalchemy import insert
+
+    from service.log.insert import insert_rows
+
+    row: dict[str, Any] = {c: None for c in TABLE.columns.keys() if c != "id"}
+    row.update(
+        created_at=datetime.now(UTC),
+        request_id="r" * 24,
+        endpoint="sentiment",
+        item_index=0,
+        text_chars=90,
+        text_sha256="9" * 64,
+        label="positive",
+        score=0.9,
+        model_version=VERSION,
+        latency_ms=3.0,
+        status=200,
+        explain=False,
+        sentences=False,
+    )
+    rows = [dict(row) for _ in range(size)]
+    spent = {"generic": 0.0, "insert_rows": 0.0}
+    for _ in range(groups):
+        for name in spent:
+            began = time.perf_counter()
+            with engine.begin() as connection:
+                if name == "generic":
+                    connection.execute(insert(TABLE), rows)
+                else:
+                    insert_rows(connection, rows)
+            spent[name] += time.perf_counter() - began
+    return groups * size / spent["generic"], groups * size / spent["insert_rows"]
+
+
 def size_report(engine: Engine, path: Path | None, rows: int) -> tuple[float, str]:
     if path is not None:
         with engine.begin() as connection:
@@ -205,6 +241,9 @@ def main() -> None:
     parser.add_argument("--measure", type=int, default=1_000_000, help="last rows written through the writer")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the database files go")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--insert-paths", action="store_true", help="only compare the generic insert with insert_rows, then exit"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="log-bench-", dir=args.dir))
@@ -222,6 +261,13 @@ def main() -> None:
     engine = make_engine(url, durable=False)
     try:
         upgrade_schema(engine)
+        if args.insert_paths:
+            generic, fast = compare_insert_paths(engine)
+            print(
+                f"{args.engine}: groups of 1000 rows: SQLAlchemy executemany {generic:,.0f} rows/s, "
+                f"insert_rows {fast:,.0f} rows/s ({fast / generic:.1f}x)"
+            )
+            return
         now = datetime.now(UTC)
         filled = args.rows - args.measure
         print(f"{args.engine}: filling {filled:,} rows", flush=True)
