@@ -30,13 +30,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, Table, func, select, text
 
 from service.log import RequestLogRow, RequestLogWriter, make_engine, recent_rows, upgrade_schema
 
-TABLE = RequestLogRow.__table__
+TABLE = cast(Table, RequestLogRow.__table__)
 SPAN_S = 30 * 86400  # the filled rows cover the last 30 days
 VERSION = "3f2a9c1b7d4e"
 LABELS = ("negative", "positive")
@@ -94,8 +94,25 @@ def fill(engine: Engine, rows: int, total: int, start: datetime) -> float:
     return time.perf_counter() - began
 
 
-def measure_writer(engine: Engine, count: int) -> tuple[float, list[float]]:
-    """Push `count` rows through RequestLogWriter; return rows/s overall and per tenth."""
+def server_cpu_s(data: Path | None) -> float:
+    """CPU seconds used so far by a PostgreSQL server (postmaster and its children), 0 for SQLite."""
+    if data is None:
+        return 0.0
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster or ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_writer(engine: Engine, count: int, data: Path | None = None) -> tuple[float, list[float], float, float]:
+    """Push `count` rows through RequestLogWriter; rows/s (overall, per tenth), CPU µs per row (here, server)."""
     writer = RequestLogWriter(engine, flush_s=0.1, max_pending=1_000_000)
     writer.start()
     template: dict[str, Any] = {
@@ -135,6 +152,7 @@ def measure_writer(engine: Engine, count: int) -> tuple[float, list[float]]:
                 }
             )
 
+    cpu_began, server_began = time.process_time(), server_cpu_s(data)
     began = time.perf_counter()
     producer = threading.Thread(target=produce)
     producer.start()
@@ -147,9 +165,11 @@ def measure_writer(engine: Engine, count: int) -> tuple[float, list[float]]:
     elapsed = time.perf_counter() - began
     producer.join()
     writer.stop()
+    cpu_us = (time.process_time() - cpu_began) / count * 1e6
+    server_us = (server_cpu_s(data) - server_began) / count * 1e6
     edges = [began, *marks]
     rates = [tenth / (b - a) for a, b in zip(edges, edges[1:], strict=False)]
-    return count / elapsed, rates
+    return count / elapsed, rates, cpu_us, server_us
 
 
 def compare_insert_paths(engine: Engine, groups: int = 30, size: int = 1000) -> tuple[float, float]:
@@ -272,7 +292,7 @@ def main() -> None:
         filled = args.rows - args.measure
         print(f"{args.engine}: filling {filled:,} rows", flush=True)
         fill_s = fill(engine, filled, filled, now - timedelta(seconds=SPAN_S + 60))
-        rate, tenths = measure_writer(engine, args.measure)
+        rate, tenths, cpu_us, server_us = measure_writer(engine, args.measure, server.data if server else None)
         with engine.connect() as connection:
             rows = connection.execute(select(func.count()).select_from(TABLE)).scalar_one()
         per_row, detail = size_report(engine, path, rows)
@@ -282,6 +302,8 @@ def main() -> None:
             f"writer: {args.measure:,} rows at {rate:,.0f} rows/s sustained "
             f"(per tenth: min {min(tenths):,.0f}, max {max(tenths):,.0f}, last {tenths[-1]:,.0f})"
         )
+        where = f", {server_us:.1f} µs in the PostgreSQL server" if server else " (SQLite runs in this process)"
+        print(f"CPU per row: {cpu_us:.1f} µs in this process (producer + writer){where}")
         print(f"bytes per row (hash mode): {per_row:.0f} B  [{detail}]")
         print("| recent_rows(limit=100) | p50 ms | p99 ms |\n| --- | --- | --- |")
         for name, p50, p99 in queries:
