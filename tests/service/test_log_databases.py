@@ -20,8 +20,12 @@ def test_schema_migrates_and_rows_round_trip(database_url: str) -> None:
     writer = RequestLogWriter(engine, flush_s=0.01, max_pending=100)
     writer.start()
     row = dict.fromkeys(COLUMNS)
+    created = datetime.now(UTC)
+    text = "tab\there, new\nline, back\\slash, 'quotes' \"both\", \\N, é, 😀"  # COPY's escapes
     row.update(
-        created_at=datetime.now(UTC),
+        created_at=created,
+        text=text,
+        score=0.125,
         request_id="r1",
         endpoint="sentiment",
         item_index=0,
@@ -40,6 +44,9 @@ def test_schema_migrates_and_rows_round_trip(database_url: str) -> None:
     with engine.connect() as connection:
         stored = connection.execute(select(RequestLogRow.__table__)).one()._mapping
     assert (stored["explain"], stored["sentences"], stored["tokens"], stored["unknown_tokens"]) == (True, False, 4, 1)
+    assert (stored["text"], stored["score"], stored["client_key_id"]) == (text, 0.125, None)
+    stored_at = stored["created_at"]
+    assert (stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=UTC)) == created  # SQLite drops the zone
     engine.dispose()
 
 
