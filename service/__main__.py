@@ -1,4 +1,4 @@
-"""`python -m service [--host H] [--port P]`: run the API with uvicorn."""
+"""`python -m service [--host H] [--port P]`: run the API with uvicorn (SENTIMENT_WORKERS processes)."""
 
 from __future__ import annotations
 
@@ -47,14 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     # handler here turns that into a normal exit (status 0) once the drain has finished.
     signal.signal(signal.SIGTERM, lambda *_: None)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings, predictor=predictor),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=30,
-    )
+    server = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, predictor=predictor), **server)  # type: ignore[arg-type]
+        return 0
+    from service.workers import run_workers
+
+    del predictor  # each worker loads its own model
+    return run_workers(settings, args.log_level, server)
     return 0
 
 

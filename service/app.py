@@ -17,7 +17,8 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, make_engine, upgrade_schema
 from service.middleware import RequestContextMiddleware
-from service.routes import fast_predict_one, reload, router
+from service.rollout import follow_rollouts, initial_model, reload
+from service.routes import fast_predict_one, router
 from service.runtime import Runtime
 
 log = logging.getLogger("service")
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         engine = make_engine(s.database_url, durable=s.log_mode == "durable", max_mb=s.log_max_mb)
         await asyncio.to_thread(upgrade_schema, engine)
         runtime.engine = engine
+        first = await initial_model(runtime, first)  # a replica that starts later serves the newest rollout
         m = runtime.metrics
         writer = RequestLogWriter(
             engine,
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         batcher.start()
         runtime.batcher = batcher
         runtime.announce_model(first)
+        follower = asyncio.create_task(follow_rollouts(runtime)) if s.rollout_poll_s > 0 else None
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(runtime)))
@@ -60,6 +63,10 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
             yield
         finally:
             runtime.draining = True
+            if follower is not None:
+                follower.cancel()
+                with suppress(asyncio.CancelledError):
+                    await follower
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
             await batcher.stop()  # answers everything already queued
