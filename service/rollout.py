@@ -179,10 +179,15 @@ async def initial_model(runtime: Runtime, first: Predictor) -> Predictor:
     """The model a starting replica serves: `first` (its configured artifact) or the newest rollout's."""
     if runtime.settings.rollout_poll_s == 0 or runtime.engine is None:
         return first
-    row = await asyncio.to_thread(latest_rollout, runtime.engine)
+    state = runtime.rollout
+    try:
+        row = await asyncio.to_thread(latest_rollout, runtime.engine)
+    except Exception as exc:  # noqa: BLE001 - serve the configured model; the poller tries again
+        state.poll_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        log.warning("cannot read the rollouts table at start: %s", exc)
+        return first
     if row is None:
         return first
-    state = runtime.rollout
     state.seen_id, state.wanted, state.model_dir = row.id, row.version, row.model_dir
     if row.version == first.version:
         return first
