@@ -213,14 +213,9 @@ async def apply(runtime: Runtime, row: Rollout) -> None:
         assert runtime.batcher is not None
         if state.seen_id is not None and row.id < state.seen_id:
             return  # a newer row was applied while this one waited for the lock
-        if row.id != state.seen_id:
-            state.seen_id, state.wanted, state.model_dir, state.error, state.retry_s = (
-                row.id,
-                row.version,
-                row.model_dir,
-                None,
-                0.0,
-            )
+        if row.id != state.seen_id:  # a new rollout: forget the last one's error and backoff
+            state.seen_id, state.wanted, state.model_dir = row.id, row.version, row.model_dir
+            state.error, state.retry_s = None, 0.0
         previous = runtime.batcher.predictor
         if previous.version == row.version:
             state.error = None
