@@ -1,4 +1,4 @@
-"""`python -m service [--host H] [--port P]`: run the API with uvicorn; `python -m service migrate`."""
+"""`python -m service`: run the API with uvicorn (SENTIMENT_WORKERS processes); `python -m service migrate`."""
 
 from __future__ import annotations
 
@@ -103,15 +103,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # uvicorn drains on SIGTERM, then raises the signal again for the handler it found; a no-op
     # handler here turns that into a normal exit (status 0) once the drain has finished.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        create_app(settings, predictor=predictor, engine=engine),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=30,
-    )
-    return 0
+    server = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, predictor=predictor, engine=engine), **server)  # type: ignore[arg-type]
+        return 0
+    from service.workers import run_workers
+
+    # The schema is at head now (migrated once, here); each worker loads its own model and opens
+    # its own engine (connections must not cross a fork).
+    del predictor
+    engine.dispose()
+    return run_workers(settings, args.log_level, server)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, open_database
 from service.middleware import RequestContextMiddleware
-from service.routes import fast_predict_one, reload, router
+from service.rollout import follow_rollouts, initial_model, reload
+from service.routes import fast_predict_one, router
 from service.runtime import Runtime
 
 log = logging.getLogger("service")
@@ -51,6 +52,7 @@ def create_app(
                 wait_s=s.database_wait_s,
             )
         runtime.engine = log_engine
+        first = await initial_model(runtime, first)  # a replica that starts later serves the newest rollout
         m = runtime.metrics
         writer = RequestLogWriter(
             log_engine,
@@ -65,6 +67,7 @@ def create_app(
         batcher.start()
         runtime.batcher = batcher
         runtime.announce_model(first)
+        follower = asyncio.create_task(follow_rollouts(runtime)) if s.rollout_poll_s > 0 else None
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(runtime)))
@@ -72,6 +75,10 @@ def create_app(
             yield
         finally:
             runtime.draining = True
+            if follower is not None:
+                follower.cancel()
+                with suppress(asyncio.CancelledError):
+                    await follower
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
             await batcher.stop()  # answers everything already queued

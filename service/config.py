@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address python -m service binds")
     port: int = Field(8000, ge=1, le=65535, description="port python -m service binds")
+    workers: int = Field(1, ge=1, le=256, description="worker processes python -m service runs on its port")
+    rollout_poll_s: float = Field(
+        2.0, ge=0, description="seconds between two reads of the newest rollout (0 = ignore rollouts)"
+    )
     max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
     max_queue: int = Field(2048, ge=1, description="texts waiting for the model before 503")
     max_text_chars: int = Field(20_000, ge=1, description="longest text accepted, in characters")

@@ -36,3 +36,12 @@ class ServiceMetrics:
         self.log_degraded = Gauge("sentiment_log_degraded", "1 while the request-log database is failing", registry=r)
         self.model = Info("sentiment_model", "the model being served", registry=r)
         self.reloads = Counter("sentiment_model_reloads", "model reloads by result", ["result"], registry=r)
+        self.rollout_in_step = Gauge(
+            "sentiment_rollout_in_step",
+            "1 while this replica serves the version of the newest rollout (or none was recorded), else 0",
+            registry=r,
+        )
+        self.rollout_in_step.set(1)
+        self.rollout_poll_failures = Counter(
+            "sentiment_rollout_poll_failures", "failed reads of the rollouts table", registry=r
+        )

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from model import ArtifactError
 from service.batcher import Outcome
-from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge, error_body
+from service.errors import NotReady, RequestTimeout, ServiceError, TooLarge, error_body
 from service.log import recent_rows
+from service.rollout import reload, replica_name
 from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,
@@ -30,6 +30,7 @@ from service.schemas import (
     LogRow,
     LogRows,
     ModelInfo,
+    ReloadRequest,
     ReloadResponse,
     SentimentRequest,
     SentimentResponse,
@@ -241,6 +242,7 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
         path=str(artifact.path),
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,
+        replica=replica_name(),
     )
 
 
@@ -272,31 +274,10 @@ def request_log(
 
 
 @router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, tags=["admin"])
-async def reload_model(runtime: RuntimeDep, admin: AdminDep) -> ReloadResponse:
-    """Load the configured artifact again and swap it in; on failure keep the current one."""
-    return await reload(runtime)
-
-
-async def reload(runtime: Runtime) -> ReloadResponse:
-    if runtime.batcher is None:
-        raise NotReady("the model is not loaded yet")
-    async with runtime.reload_lock:
-        previous = runtime.batcher.predictor
-        try:
-            candidate = await asyncio.to_thread(runtime.load_predictor)
-            await asyncio.to_thread(candidate.predict, ["reload check: a short test sentence."])
-        except ArtifactError as exc:
-            runtime.metrics.reloads.labels("failed").inc()
-            raise ReloadFailed(f"kept model {previous.version}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
-            runtime.metrics.reloads.labels("failed").inc()
-            raise ReloadFailed(f"kept model {previous.version}: {type(exc).__name__}: {exc}") from None
-        runtime.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
-        runtime.announce_model(candidate)
-        runtime.metrics.reloads.labels("ok").inc()
-        return ReloadResponse(
-            previous_version=previous.version, version=candidate.version, changed=previous.version != candidate.version
-        )
+async def reload_model(runtime: RuntimeDep, admin: AdminDep, body: ReloadRequest | None = None) -> ReloadResponse:
+    """Load the configured artifact (or `model_dir`) again and swap it in, on every replica sharing the
+    log database; on failure keep the current one."""
+    return await reload(runtime, body.model_dir if body is not None else None)
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
@@ -309,17 +290,21 @@ async def healthz() -> Health:
 async def readyz(runtime: RuntimeDep) -> Response:
     """200 once the model is loaded and the log writer runs; 503 otherwise."""
     batcher, writer = runtime.batcher, runtime.writer
+    rollout = runtime.rollout.check(batcher.predictor.version if batcher is not None else None)
     checks = {
         "model": batcher.predictor.version if batcher is not None else None,
         "batcher": batcher is not None and batcher.running and not runtime.draining,
         "log_writer": writer is not None and writer.running,
         "log_degraded": writer.degraded if writer is not None else None,
         "log_error": writer.stats.last_error if writer is not None else None,
+        "rollout": rollout,
     }
     ready = bool(checks["batcher"] and checks["log_writer"])
     if ready and checks["log_degraded"] and runtime.settings.log_mode == "durable":
         ready = False  # durable mode cannot answer while its log cannot commit
-    status = "ready" if ready and not checks["log_degraded"] else ("degraded" if ready else "not_ready")
+    # A replica that cannot serve the newest rollout's version keeps serving its own: degraded, not down.
+    degraded = checks["log_degraded"] or not rollout["in_step"]
+    status = "ready" if ready and not degraded else ("degraded" if ready else "not_ready")
     return JSONResponse(Health(status=status, checks=checks).model_dump(), 200 if ready else 503)
 
 

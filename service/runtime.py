@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -16,12 +17,13 @@ from service.config import Settings
 from service.errors import LogUnavailable, NotReady
 from service.log import RequestLogWriter
 from service.metrics import ServiceMetrics
+from service.rollout import RolloutState
 
 
-def load_configured_predictor(settings: Settings) -> Predictor:
-    """Load the artifact the settings name (the shipped model when none), batched as configured."""
+def load_configured_predictor(settings: Settings, model_dir: Path | None = None) -> Predictor:
+    """Load `model_dir`, else the artifact the settings name (else the shipped model), batched as configured."""
     return load_predictor(
-        settings.model_dir,
+        model_dir or settings.model_dir,
         batch_size=settings.max_batch_size,
         runtime=settings.runtime,
         threads=settings.inference_threads,
@@ -38,10 +40,11 @@ class Runtime:
         self.engine: Engine | None = None
         self.reload_lock = asyncio.Lock()
         self.draining = False
+        self.rollout = RolloutState()  # the fleet's newest rollout, as this replica sees it
 
     # -- the model -------------------------------------------------------------------------
-    def load_predictor(self) -> Predictor:
-        return load_configured_predictor(self.settings)
+    def load_predictor(self, model_dir: Path | None = None) -> Predictor:
+        return load_configured_predictor(self.settings, model_dir)
 
     @property
     def predictor(self) -> Predictor:

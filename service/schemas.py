@@ -61,6 +61,7 @@ class ModelInfo(BaseModel):
     path: str
     config: dict[str, Any]
     metrics: dict[str, Any]
+    replica: str = Field(description="host:pid of the process that answered (one per worker and replica)")
 
 
 class LogRow(BaseModel):
@@ -92,10 +93,19 @@ class LogRows(BaseModel):
     count: int
 
 
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_dir: str | None = Field(
+        None, description="artifact directory to serve, on every replica; default: each one's configured artifact"
+    )
+
+
 class ReloadResponse(BaseModel):
     previous_version: str
     version: str
     changed: bool
+    rollout_id: int | None = Field(None, description="the rollout row every replica follows; null if not recorded")
+    rollout_error: str | None = Field(None, description="why the rollout could not be recorded")
 
 
 class Health(BaseModel):
