@@ -1,9 +1,12 @@
-# The sentiment service: CPU-only torch, the shipped model inside, non-root, log on /data.
+# Two images from one file, sharing the base and its dependency layer:
+#   docker build -t sentiment-service:latest .                  serve (default): ONNX Runtime, no torch
+#   docker build --target train -t sentiment-service:train .     + CPU-only torch, training/, word vectors
+# Both serve the shipped model as uid 10001 with the request log on /data; the train image also
+# runs `python -m training` (and SENTIMENT_RUNTIME=torch).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
-FROM ${BASE_IMAGE}
 
-# Where torch's CPU wheel comes from; empty = pip's own configuration (e.g. PIP_FIND_LINKS).
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# ---- base: the serving dependencies (pyproject's dependencies + the postgres extra), the user --
+FROM ${BASE_IMAGE} AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,18 +16,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first (their layer is reused while only the source changes), read from
-# pyproject.toml so there is one list; torch pinned to the CPU build.
+# pyproject.toml so there is one list. Deleted in the same layer, as nothing here imports them
+# (~35 MB): onnx's backend test models, numpy's tests, ONNX Runtime's model-optimisation tools.
 COPY pyproject.toml ./
-RUN PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL" pip install torch==2.13.0 \
-    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" \
        > /tmp/requirements.txt \
     && pip install --requirement /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
-
-COPY model/ model/
-COPY training/ training/
-COPY service/ service/
-COPY pretrained/ pretrained/
+    && rm /tmp/requirements.txt \
+    && site=$(python -c "import os, numpy; print(os.path.dirname(os.path.dirname(numpy.__file__)))") \
+    && rm -rf "$site/onnx/backend/test/data" "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" \
+    && find "$site/numpy" -depth -type d -name tests -exec rm -rf {} +
 
 RUN useradd --system --uid 10001 --create-home --home-dir /home/app app \
     && mkdir -p /data /models \
@@ -32,16 +33,42 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/app app \
 
 ENV SENTIMENT_HOST=0.0.0.0 \
     SENTIMENT_PORT=8000 \
-    SENTIMENT_DATABASE_URL=sqlite:////data/requests.db \
-    MPLCONFIGDIR=/tmp/matplotlib
+    SENTIMENT_DATABASE_URL=sqlite:////data/requests.db
 
-USER 10001
-VOLUME ["/data"]
 EXPOSE 8000
-
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('SENTIMENT_PORT', '8000'), timeout=2)"]
-
 # SIGTERM (docker stop) drains the queue and writes the request log held in memory, then exits 0.
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "service"]
+
+# ---- train: + torch (CPU build) and the train extra, the training code and word vectors --------
+FROM base AS train
+
+# Where torch's CPU wheel comes from; empty = pip's own configuration (e.g. PIP_FIND_LINKS).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['train']))" \
+       > /tmp/train.txt \
+    && grep '^torch==' /tmp/train.txt > /tmp/torch.txt \
+    && PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL" pip install --requirement /tmp/torch.txt \
+    && pip install --requirement /tmp/train.txt \
+    && rm /tmp/train.txt /tmp/torch.txt
+
+COPY model/ model/
+COPY service/ service/
+COPY training/ training/
+COPY pretrained/ pretrained/
+
+ENV MPLCONFIGDIR=/tmp/matplotlib
+USER 10001
+VOLUME ["/data", "/models"]
+
+# ---- serve (the default target): the service and the shipped model, no torch ------------------
+FROM base AS serve
+
+COPY model/ model/
+COPY service/ service/
+
+USER 10001
+VOLUME ["/data"]

@@ -16,6 +16,21 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 # "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
 # "torch": the training network itself; "auto": onnx when onnxruntime is installed.
 RUNTIMES = ("auto", "onnx", "torch")
+_RUNTIME_PACKAGE = {"onnx": "onnxruntime", "torch": "torch"}
+
+
+class RuntimeUnavailable(ValueError):
+    """The runtime asked for is not installed here (the serving image has ONNX Runtime only)."""
+
+    def __init__(self, runtime: str) -> None:
+        package = _RUNTIME_PACKAGE[runtime]
+        hint = (
+            "install the train extra (pip install '.[train]') or use the train image, or set SENTIMENT_RUNTIME=onnx"
+            if runtime == "torch"
+            else "install onnxruntime, or set SENTIMENT_RUNTIME=torch"
+        )
+        super().__init__(f"runtime {runtime!r} needs the package {package!r}, which is not installed: {hint}")
+        self.runtime = runtime
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,8 @@ class Predictor:
             raise ValueError("threads must be 0 (the runtime's default) or more")
         if runtime == "auto":
             runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+        if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
+            raise RuntimeUnavailable(runtime)
         self.artifact = artifact
         self.batch_size = batch_size
         self.runtime = runtime
