@@ -201,6 +201,11 @@ if [ "$migrate_exit" = "0" ] && [ "$replicas" -ge 3 ]; then
 else
   fail "migrate exit $migrate_exit, $replicas replicas"
 fi
+stats() { curl -fsS "http://127.0.0.1:$SCALE_STATS_PORT/stats;csv"; }  # HAProxy's counters, one line per server
+for _ in $(seq 60); do  # every replica passed HAProxy's check
+  [ "$(stats | awk -F, '$1 == "api" && $18 == "UP"' | wc -l)" -ge "$replicas" ] && break
+  sleep 0.5
+done
 psql() { "${SCALE[@]}" exec -T db psql -U sentiment -d sentiment -tAc "$1"; }
 # N requests through the proxy; print how many were not 200.
 through_proxy() {  # prefix count
@@ -228,7 +233,7 @@ else
   fail "through the proxy: $bad not 200, $rows rows in PostgreSQL"
 fi
 # HAProxy's own counters: which replicas served (sessions per server of backend "api")
-served=$(curl -fsS "http://127.0.0.1:$SCALE_STATS_PORT/stats;csv" | awk -F, '$1 == "api" && $2 != "BACKEND" && $8 > 0' | wc -l)
+served=$(stats | awk -F, '$1 == "api" && $2 != "BACKEND" && $8 > 0' | wc -l)
 if [ "$served" -ge 2 ]; then pass "the proxy spread them over $served replicas"; else fail "only $served replica(s) served"; fi
 
 # 9. one replica killed: the proxy routes around it
@@ -241,6 +246,6 @@ if [ "$bad" = "0" ] && [ "$rows" = "30" ]; then
 else
   fail "after the kill: $bad not 200, $rows rows in PostgreSQL"
 fi
-down=$(curl -fsS "http://127.0.0.1:$SCALE_STATS_PORT/stats;csv" | awk -F, '$1 == "api" && $18 ~ /^DOWN/' | wc -l)
+down=$(stats | awk -F, '$1 == "api" && $18 ~ /^DOWN/' | wc -l)
 if [ "$down" -ge 1 ]; then pass "HAProxy marked the killed replica down"; else fail "no replica marked down"; fi
 # finish (trap) tears down the stacks and the engine and prints the closing line

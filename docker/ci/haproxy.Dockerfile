@@ -11,6 +11,7 @@ RUN apt-get update \
     && mkdir -p /usr/local/etc/haproxy /var/lib/haproxy \
     && chown haproxy:haproxy /var/lib/haproxy
 
+# hadolint ignore=DL3066
 USER haproxy
 STOPSIGNAL SIGUSR1
 CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]

@@ -116,12 +116,13 @@ def test_service_hpa_and_pdb_point_at_the_api_pods() -> None:
     assert service["spec"]["selector"].items() <= pod_labels.items()
     port_names = {p["name"] for p in api_container()["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
-    assert resource("PodDisruptionBudget", "sentiment-api")["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    pdb = resource("PodDisruptionBudget", "sentiment-api")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     hpa = resource("HorizontalPodAutoscaler", "sentiment-api")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sentiment-api"}
     assert hpa["spec"]["minReplicas"] >= 2
-    assert resource("PodDisruptionBudget", "sentiment-api")["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
 
 
 def test_settings_are_real_and_secrets_stay_in_the_secret() -> None:

@@ -74,7 +74,7 @@ def test_torch_runtime_without_torch_stops_the_service_with_a_clear_error(tiny_a
         "SENTIMENT_MODEL_DIR": str(tiny_artifact),
         "SENTIMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'log.db'}",
     }
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "SENTIMENT_RUNTIME=torch" in result.stderr and "'torch', which is not installed" in result.stderr
     assert "Traceback" not in result.stderr
