@@ -5,6 +5,13 @@
 # runs `python -m training` (and SENTIMENT_RUNTIME=torch).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
+# ---- requirements: the two lists, read from pyproject.toml so there is one list ----------------
+# Only these files reach the stages below, so an edit elsewhere in pyproject.toml (dev tools,
+# lint settings) does not reinstall the dependencies.
+FROM ${BASE_IMAGE} AS requirements
+COPY pyproject.toml /tmp/
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; extra = p['optional-dependencies']; open('/tmp/serve.txt', 'w').write('\n'.join(p['dependencies'] + extra['postgres']) + '\n'); open('/tmp/train.txt', 'w').write('\n'.join(extra['train']) + '\n')"
+
 # ---- base: the serving dependencies (pyproject's dependencies + the postgres extra), the user --
 FROM ${BASE_IMAGE} AS base
 
@@ -15,14 +22,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (their layer is reused while only the source changes), read from
-# pyproject.toml so there is one list. Deleted in the same layer, as nothing here imports them
-# (~35 MB): onnx's backend test models, numpy's tests, ONNX Runtime's model-optimisation tools.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" \
-       > /tmp/requirements.txt \
-    && pip install --requirement /tmp/requirements.txt \
-    && rm /tmp/requirements.txt \
+# Dependencies first (their layer is reused while only the source changes). Deleted in the same
+# layer, as nothing here imports them (~35 MB): onnx's backend test models, numpy's tests, ONNX
+# Runtime's model-optimisation tools.
+COPY --from=requirements /tmp/serve.txt /tmp/
+RUN pip install --requirement /tmp/serve.txt \
+    && rm /tmp/serve.txt \
     && site=$(python -c "import os, numpy; print(os.path.dirname(os.path.dirname(numpy.__file__)))") \
     && rm -rf "$site/onnx/backend/test/data" "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" \
     && find "$site/numpy" -depth -type d -name tests -exec rm -rf {} +
@@ -48,9 +53,8 @@ FROM base AS train
 # Where torch's CPU wheel comes from; empty = pip's own configuration (e.g. PIP_FIND_LINKS).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['train']))" \
-       > /tmp/train.txt \
-    && grep '^torch==' /tmp/train.txt > /tmp/torch.txt \
+COPY --from=requirements /tmp/train.txt /tmp/
+RUN grep '^torch==' /tmp/train.txt > /tmp/torch.txt \
     && PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL" pip install --requirement /tmp/torch.txt \
     && pip install --requirement /tmp/train.txt \
     && rm /tmp/train.txt /tmp/torch.txt
