@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.artifact import Artifact, load_artifact
+from model.artifact import Artifact, ArtifactError, load_artifact
 from model.tokenizer import PAD_ID, UNK_ID, tokenize
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
@@ -19,17 +19,18 @@ RUNTIMES = ("auto", "onnx", "torch")
 _RUNTIME_PACKAGE = {"onnx": "onnxruntime", "torch": "torch"}
 
 
-class RuntimeUnavailable(ValueError):
+class RuntimeUnavailable(ArtifactError):
     """The runtime asked for is not installed here (the serving image has ONNX Runtime only)."""
 
-    def __init__(self, runtime: str) -> None:
+    def __init__(self, path: Path, runtime: str) -> None:
         package = _RUNTIME_PACKAGE[runtime]
-        hint = (
-            "install the train extra (pip install '.[train]') or use the train image, or set SENTIMENT_RUNTIME=onnx"
-            if runtime == "torch"
-            else "install onnxruntime, or set SENTIMENT_RUNTIME=torch"
+        other = "onnx" if runtime == "torch" else "torch"
+        hint = "install the train extra or use the train image" if runtime == "torch" else "install onnxruntime"
+        super().__init__(
+            path,
+            f"runtime {runtime!r} needs the package {package!r}, which is not installed: "
+            f"{hint}, or choose runtime {other!r} (SENTIMENT_RUNTIME={other})",
         )
-        super().__init__(f"runtime {runtime!r} needs the package {package!r}, which is not installed: {hint}")
         self.runtime = runtime
 
 
@@ -66,7 +67,7 @@ class Predictor:
         if runtime == "auto":
             runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
         if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
-            raise RuntimeUnavailable(runtime)
+            raise RuntimeUnavailable(artifact.path, runtime)
         self.artifact = artifact
         self.batch_size = batch_size
         self.runtime = runtime

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from model import ArtifactError, RuntimeUnavailable
+    from model import ArtifactError
     from service.app import create_app
     from service.runtime import load_configured_predictor
 
@@ -42,9 +42,6 @@ def main(argv: list[str] | None = None) -> int:
         predictor = load_configured_predictor(settings)
     except ArtifactError as exc:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeUnavailable as exc:
-        print(f"error: SENTIMENT_RUNTIME={settings.runtime}: {exc}", file=sys.stderr)
         return 2
     # uvicorn drains on SIGTERM, then raises the signal again for the handler it found; a no-op
     # handler here turns that into a normal exit (status 0) once the drain has finished.
