@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from model.config import ModelConfig
-from model.predictor import DEFAULT_MODEL_DIR, RUNTIMES, Encoded, Prediction, Predictor, load_predictor
+from model.predictor import (
+    DEFAULT_MODEL_DIR,
+    RUNTIMES,
+    Encoded,
+    Prediction,
+    Predictor,
+    RuntimeUnavailable,
+    load_predictor,
+)
 from model.tokenizer import Vocab, normalize, tokenize
 
 if TYPE_CHECKING:
@@ -24,6 +32,7 @@ __all__ = [
     "ModelConfig",
     "Prediction",
     "Predictor",
+    "RuntimeUnavailable",
     "Vocab",
     "load_artifact",
     "load_predictor",

@@ -9,13 +9,29 @@ from pathlib import Path
 
 import numpy as np
 
-from model.artifact import Artifact, load_artifact
+from model.artifact import Artifact, ArtifactError, load_artifact
 from model.tokenizer import PAD_ID, UNK_ID, tokenize
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 # "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
 # "torch": the training network itself; "auto": onnx when onnxruntime is installed.
 RUNTIMES = ("auto", "onnx", "torch")
+_RUNTIME_PACKAGE = {"onnx": "onnxruntime", "torch": "torch"}
+
+
+class RuntimeUnavailable(ArtifactError):
+    """The runtime asked for is not installed here (the serving image has ONNX Runtime only)."""
+
+    def __init__(self, path: Path, runtime: str) -> None:
+        package = _RUNTIME_PACKAGE[runtime]
+        other = "onnx" if runtime == "torch" else "torch"
+        hint = "install the train extra or use the train image" if runtime == "torch" else "install onnxruntime"
+        super().__init__(
+            path,
+            f"runtime {runtime!r} needs the package {package!r}, which is not installed: "
+            f"{hint}, or choose runtime {other!r} (SENTIMENT_RUNTIME={other})",
+        )
+        self.runtime = runtime
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ class Predictor:
             raise ValueError("threads must be 0 (the runtime's default) or more")
         if runtime == "auto":
             runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+        if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
+            raise RuntimeUnavailable(artifact.path, runtime)
         self.artifact = artifact
         self.batch_size = batch_size
         self.runtime = runtime

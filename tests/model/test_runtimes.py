@@ -63,3 +63,19 @@ def test_serving_on_onnx_never_imports_torch(tiny_artifact: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_torch_runtime_without_torch_stops_the_service_with_a_clear_error(tiny_artifact: Path, tmp_path: Path) -> None:
+    # The serving image has no torch: `sys.modules["torch"] = None` makes it absent the same way.
+    code = "import sys; sys.modules['torch'] = None\nfrom service.__main__ import main\nsys.exit(main([]))\n"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SENTIMENT_RUNTIME": "torch",
+        "SENTIMENT_MODEL_DIR": str(tiny_artifact),
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'log.db'}",
+    }
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "error: cannot load the model" in result.stderr
+    assert "runtime 'torch' needs the package 'torch', which is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
