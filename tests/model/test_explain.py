@@ -49,8 +49,10 @@ def test_token_offsets_index_the_original_text(text: str) -> None:
     for s in spans:
         assert 0 <= s.start < s.end <= len(text)
         assert (s.start, s.end) >= previous and s.end >= previous[1]  # in order
-        # what the writer typed there normalises to the token (a final sigma may depend on what follows)
-        assert s.text.replace("ς", "σ") in normalize(text[s.start : s.end]).replace("ς", "σ")
+        # What the writer typed there normalises to the token. Out of context, a final sigma may
+        # change and "N'T" may split off ("0N'T_" is one token, "0N'T" alone two).
+        typed, token = normalize(text[s.start : s.end]).replace("ς", "σ"), s.text.replace("ς", "σ")
+        assert token in typed or token in typed.replace(" ", "")
         previous = (s.start, s.end)
 
 
