@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from model.config import ModelConfig
+from model.explain import Explanation, TokenWeight
 from model.predictor import (
     DEFAULT_MODEL_DIR,
     RUNTIMES,
@@ -15,6 +16,7 @@ from model.predictor import (
     Prediction,
     Predictor,
     RuntimeUnavailable,
+    SentencePrediction,
     load_predictor,
 )
 from model.tokenizer import Vocab, normalize, tokenize
@@ -29,10 +31,13 @@ __all__ = [
     "ArtifactError",
     "BiLSTMClassifier",
     "Encoded",
+    "Explanation",
     "ModelConfig",
     "Prediction",
     "Predictor",
     "RuntimeUnavailable",
+    "SentencePrediction",
+    "TokenWeight",
     "Vocab",
     "load_artifact",
     "load_predictor",
