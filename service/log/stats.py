@@ -155,7 +155,7 @@ def series(connection: Connection, window: Window, interval_s: int) -> dict[str,
     Every interval that overlaps the window is present, zero when empty; the first and the last
     may be partly outside the window (only rows inside it are counted).
     """
-    bucket = (epoch_seconds(LOG.created_at) / interval_s).label("bucket")
+    bucket = (epoch_seconds(LOG.created_at) // interval_s).label("bucket")
     errors = func.sum(case((LOG.status >= 400, 1), else_=0))
     query = select(bucket, func.count(), errors).where(in_window(window)).group_by(bucket)
     found = {int(b): (int(c), int(e or 0)) for b, c, e in connection.execute(query)}
