@@ -135,7 +135,7 @@ def _histogram_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
     column = figure.column
     return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(versioned), figure.where)
+        .where(in_window(versioned), figure.where, column.is_not(None))
         .group_by(bucket)
     )
 
