@@ -18,6 +18,7 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, open_database
 from service.middleware import RequestContextMiddleware
+from service.monitoring import router as monitoring_router
 from service.rollout import follow_rollouts, initial_model, reload
 from service.routes import fast_predict_one, router
 from service.runtime import Runtime
@@ -102,6 +103,7 @@ def create_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(monitoring_router)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,

@@ -18,8 +18,8 @@ from starlette.types import Scope
 from service.batcher import Outcome
 from service.errors import NotReady, RequestTimeout, ServiceError, TooLarge, error_body
 from service.log import recent_rows
-from service.rollout import reload, replica_name
 from service.options import option_fields, predict_with_options
+from service.rollout import reload, replica_name
 from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,
