@@ -34,6 +34,9 @@ ROUTES = frozenset(
         "/readyz",
         "/metrics",
         "/docs",
+        "/console",
+        "/console/monitor",
+        "/console/review",
         "/openapi.json",
     }
 )

@@ -1,0 +1,239 @@
+"""The console and /docs in a real headless Chromium against a real `python -m service` process.
+
+Log in, predict through Try, see the predictions counted on Monitor, correct one on Review, find
+the feedback in the database and the accuracy updated; no console error on any page, no request
+beyond the service. Screenshots go to a temporary folder, or to docs/ with UPDATE_SCREENSHOTS=1.
+
+Needs Debian's chromium (`apt-get install chromium`) and the `playwright` package; skipped where
+either is missing, except in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ADMIN, ROOT, ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+PREDICT_KEY = "e2e-predict-key-1"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TEXTS = [
+    "A wonderful film. The acting is superb and the story kept me smiling until the end.",
+    "Dull, slow and far too long. I wanted my money back.",
+    "The plot was fine, I suppose. The ending was a mess though.",
+]
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    problem = _missing()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser test: {problem}")
+        pytest.skip(problem)
+    # The shipped model: real predictions and explanations, as a user sees them.
+    env = {"SENTIMENT_MODEL_DIR": "", "SENTIMENT_API_KEYS": PREDICT_KEY}
+    process = ServerProcess.start(tmp_path_factory.mktemp("console") / "requests.db", env)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs"
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Browser:
+    """One Chromium with a fresh profile; records console errors, page errors and every URL asked for."""
+
+    def __init__(self, playwright: Any, profile: Path, server_url: str) -> None:
+        self.context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+            device_scale_factor=1,
+        )
+        self.server_url = server_url
+        self.errors: list[str] = []
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.outside: list[str] = []
+        self.context.route("**/*", self._only_the_service)
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("request", lambda r: self.requests.append((r.url, r.headers)))
+
+    def _only_the_service(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(self.server_url + "/") or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.server_url + path, wait_until="load")
+
+
+@pytest.fixture()
+def browser(server: ServerProcess, tmp_path: Path) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        b = Browser(playwright, tmp_path / "profile", server.url)
+        yield b
+        b.context.close()
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0, every: Callable[[], None] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if every:
+            every()
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _db(server: ServerProcess, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(server.database) as con:
+        return con.execute(sql, args).fetchall()
+
+
+def _tile(b: Browser, name: str) -> str:
+    return str(b.page.locator(f'[data-tile="{name}"] .tile-value').inner_text())
+
+
+def test_console_try_monitor_review(browser: Browser, server: ServerProcess, shots: Path) -> None:
+    b, page = browser, browser.page
+
+    # Try: a login form first; the key goes to this tab's sessionStorage only.
+    b.goto("/console")
+    key = page.locator('#login input[name="key"]')
+    assert key.get_attribute("type") == "password" and key.is_visible()
+    page.screenshot(path=str(shots / "console-login.png"))
+    key.fill(ADMIN)
+    page.locator("#login button[type=submit]").click()
+    page.locator("#model-line").filter(has_text="version").wait_for()
+    for text in TEXTS:
+        page.fill("#text", text)
+        page.click("#classify")
+        page.locator("#history tbody tr").nth(TEXTS.index(text)).wait_for()
+    assert page.inner_text("#label") in ("negative", "positive")
+    assert page.locator("#highlighted .tok").count() > 5, "the words are highlighted by weight"
+    assert page.locator("#sentence-list li").count() == 2, "one line per sentence"
+    page.fill("#text", TEXTS[0])
+    page.click("#classify")
+    page.locator("#history tbody tr").nth(3).wait_for()
+    assert page.inner_text("#label") == "positive"
+    page.screenshot(path=str(shots / "console-try.png"), full_page=True)
+    assert page.evaluate("sessionStorage.length") == 1 and page.evaluate("localStorage.length") == 0
+
+    # Monitor: the four predictions counted, as the database has them.
+    b.goto("/console/monitor")
+    page.locator("#monitor-body").wait_for()
+    _eventually(lambda: _tile(b, "Requests") == "4", "4 requests on Monitor", every=lambda: page.click("#refresh"))
+    assert _db(server, "SELECT count(*) FROM request_log WHERE endpoint = 'sentiment'") == [(4,)]
+    assert "UTC" in page.inner_text("#window-line")
+    assert page.locator("canvas").count() >= 6
+
+    # Review: the least confident first; correct one, confirm another.
+    b.goto("/console/review")
+    items = page.locator("#queue article")
+    items.first.wait_for()
+    assert items.count() == 4
+    first, second = items.nth(0), items.nth(1)
+    scores = _db(server, "SELECT min(score) FROM request_log")
+    assert first.get_attribute("data-request-id") == _db(
+        server, "SELECT request_id FROM request_log WHERE score = ?", scores[0][0]
+    )[0][0]
+    corrected_id = first.get_attribute("data-request-id")
+    first.locator("button.correct").first.click()
+    first.locator(".status.saved").wait_for()
+    second.locator("button.confirm").click()
+    second.locator(".status.saved").wait_for()
+    page.screenshot(path=str(shots / "console-review.png"), full_page=True)
+    rows = _db(
+        server,
+        "SELECT f.label, r.label FROM feedback f JOIN request_log r"
+        " ON r.request_id = f.request_id AND r.item_index = f.item_index ORDER BY f.id",
+    )
+    assert len(rows) == 2 and rows[0][0] != rows[0][1] and rows[1][0] == rows[1][1]
+    assert _db(server, "SELECT request_id FROM feedback ORDER BY id LIMIT 1") == [(corrected_id,)]
+
+    # Monitor again: accuracy over the two reviews is 50%.
+    b.goto("/console/monitor")
+    page.locator("#accuracy").wait_for()
+    assert page.inner_text("#accuracy") == "50.0%" and _tile(b, "Feedback") == "2"
+    page.screenshot(path=str(shots / "console-monitor.png"), full_page=True)
+
+    # Phone width: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/console", "/console/monitor", "/console/review"):
+        b.goto(path)
+        page.locator("#page").wait_for()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.screenshot(path=str(shots / "console-review-phone.png"))
+
+    assert b.errors == []
+    assert b.outside == []
+    for url, headers in b.requests:
+        assert ADMIN not in url
+        if "/v1/" in url:
+            assert headers.get("x-api-key") == ADMIN
+
+
+def test_prediction_key_is_refused_by_admin_pages(browser: Browser) -> None:
+    b, page = browser, browser.page
+    b.goto("/console/monitor")
+    page.fill('input[name="key"]', PREDICT_KEY)
+    page.locator("#login button[type=submit]").click()
+    message = page.locator("#login-error")
+    message.wait_for()
+    assert "needs an admin key" in message.inner_text()
+    assert page.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
+    assert b.outside == []
+    assert [e for e in b.errors if "status of 403" not in e] == []  # the refusal itself is the only error
+
+
+def test_docs_render_offline(browser: Browser, shots: Path) -> None:
+    b, page = browser, browser.page
+    b.goto("/docs")
+    page.locator(".swagger-ui .info .title").filter(has_text="Sentiment service").wait_for()
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 5
+    page.screenshot(path=str(shots / "docs-swagger.png"))
+    assert b.errors == []
+    assert b.outside == []
