@@ -22,14 +22,16 @@ ASSETS = "/docs/static"
 
 def _page(title: str) -> tuple[bytes, str]:
     """Swagger UI's page and a CSP that allows its one inline script by hash, and nothing remote."""
-    html = get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title=title,
-        swagger_js_url=f"{ASSETS}/vendor/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url=f"{ASSETS}/vendor/swagger-ui/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS}/vendor/swagger-ui/favicon-32x32.png",
-        swagger_ui_parameters={"persistAuthorization": False},
-    ).body
+    html = bytes(
+        get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=title,
+            swagger_js_url=f"{ASSETS}/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/vendor/swagger-ui/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": False},
+        ).body
+    )
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
         for s in re.findall(r"<script>(.*?)</script>", html.decode(), flags=re.S)
@@ -39,7 +41,7 @@ def _page(title: str) -> tuple[bytes, str]:
         "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     )
-    return bytes(html), csp
+    return html, csp
 
 
 def docs_router(title: str) -> APIRouter:

@@ -115,7 +115,9 @@ def browser(server: ServerProcess, tmp_path: Path) -> Iterator[Browser]:
         b.context.close()
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0, every: Callable[[], None] | None = None) -> None:
+def _eventually(
+    check: Callable[[], bool], what: str, timeout: float = 15.0, every: Callable[[], None] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -175,9 +177,10 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert items.count() == 4
     first, second = items.nth(0), items.nth(1)
     scores = _db(server, "SELECT min(score) FROM request_log")
-    assert first.get_attribute("data-request-id") == _db(
-        server, "SELECT request_id FROM request_log WHERE score = ?", scores[0][0]
-    )[0][0]
+    assert (
+        first.get_attribute("data-request-id")
+        == _db(server, "SELECT request_id FROM request_log WHERE score = ?", scores[0][0])[0][0]
+    )
     corrected_id = first.get_attribute("data-request-id")
     first.locator("button.correct").first.click()
     first.locator(".status.saved").wait_for()
