@@ -18,6 +18,7 @@ from service.console import web_router
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, make_engine, upgrade_schema
 from service.middleware import RequestContextMiddleware
+from service.monitoring import router as monitoring_router
 from service.routes import fast_predict_one, reload, router
 from service.runtime import Runtime
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(monitoring_router)
     app.include_router(web_router(runtime.settings, title=app.title))
     app.add_middleware(
         RequestContextMiddleware,

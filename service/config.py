@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     log_flush_ms: int = Field(100, ge=1, le=60_000, description="longest a row waits before it is written")
     log_max_mb: float = Field(0, ge=0, description="SQLite only: cap the log file at this size (0 = no cap)")
     log_max_pending: int = Field(100_000, ge=100, description="rows held while the database is down")
+    drift_refresh_s: float = Field(
+        60.0, ge=0, description="seconds between refreshes of the drift gauges on /metrics; 0 = off"
+    )
+    drift_window_s: int = Field(
+        3600, ge=60, description="drift gauges: the current window, compared with the one before"
+    )
+    drift_min_rows: int = Field(1000, ge=1, description="rows each window needs before drift is judged")
+    drift_threshold: float = Field(0.1, gt=0, le=1, description="Jensen-Shannon distance at which drift is flagged")
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="inference runtime; auto = ONNX Runtime when installed, else torch"

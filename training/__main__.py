@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,pretrain}`: the training command line."""
+"""`python -m training {train,evaluate,export-feedback,pretrain,pretrain-lm}`: the training command line."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="PATH",
-        help="dataset: aclImdb folder or .tar.gz, .csv, .tsv or .jsonl (repeat to combine)",
+        help="dataset: aclImdb folder or .tar.gz, .csv, .tsv, .jsonl, or the service's log database URL "
+        "(sqlite:///..., postgresql+psycopg://...) for its feedback (repeat to combine)",
     )
     parser.add_argument(
         "--text-column", help="column/key holding the text (default: text, sentence, review or content)"
@@ -118,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", metavar="NAME", help="also store the result in the artifact's metrics.json under NAME"
     )
 
+    export = commands.add_parser(
+        "export-feedback", help="write the log database's feedback as JSONL (text, corrected label) for training"
+    )
+    export.add_argument(
+        "--database", required=True, help="the service's SENTIMENT_DATABASE_URL, e.g. sqlite:///data/requests.db"
+    )
+    export.add_argument("--out", required=True, help="JSONL file to write ({text, label, source} per line)")
+
     pretrain = commands.add_parser(
         "pretrain", help="pre-train word2vec vectors on unlabelled + labelled text (one time)"
     )
@@ -156,6 +165,8 @@ def _read_all(args: argparse.Namespace, split: str) -> tuple[list, ReadOptions]:
         examples.extend(read_dataset(path, split=split, options=options))
     if options.skipped:
         print(f"skipped {len(options.skipped)} bad rows; first: {options.skipped[0]}", file=sys.stderr)
+    for note in options.notes:
+        print(note, file=sys.stderr)
     return examples, options
 
 
@@ -168,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "pretrain-lm":
             return _pretrain_lm(args)
+        if args.command == "export-feedback":
+            return _export_feedback(args)
         return _pretrain(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -232,6 +245,21 @@ def _evaluate(args: argparse.Namespace) -> int:
         examples, model_dir=args.model, report_dir=args.report_dir, record=args.record, data_names=args.data
     )
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _export_feedback(args: argparse.Namespace) -> int:
+    from training.feedback import read_feedback
+
+    examples, unlogged = read_feedback(args.database)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps({"text": example.text, "label": example.label, "source": example.source}) + "\n")
+    if unlogged:
+        print(f"skipped {unlogged} feedback rows whose text was not logged (hash/none mode)", file=sys.stderr)
+    print(json.dumps({"out": str(out), "exported": len(examples), "skipped_no_text": unlogged}))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 TEXT_COLUMNS = ("text", "sentence", "review", "content")  # tried in order when none is named
 LABEL_COLUMNS = ("label", "sentiment", "polarity")
 IMDB_LABELS = {"pos": "positive", "neg": "negative"}
+DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # sqlite:///..., postgresql+psycopg://...
 _IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/[^/]+\.txt$")
 
 
@@ -34,6 +35,11 @@ class ReadOptions:
     label_map: Mapping[str, str] = field(default_factory=dict)  # raw label -> label name
     skip_bad: bool = False  # count and skip bad rows instead of stopping at the first one
     skipped: list[str] = field(default_factory=list)  # "file:line: reason" of each skipped row
+    notes: list[str] = field(default_factory=list)  # what a reader left out on purpose (e.g. unlogged texts)
+
+
+def is_database_url(value: str) -> bool:
+    return bool(DATABASE_URL.match(value))
 
 
 def detect_format(path: Path) -> str:
@@ -54,9 +60,22 @@ def detect_format(path: Path) -> str:
 
 
 def read_dataset(path: str | Path, *, split: str = "train", options: ReadOptions | None = None) -> list[Example]:
-    """Read labelled examples from `path`; `split` picks train or test for IMDB."""
-    path = Path(path)
+    """Read labelled examples from `path`; `split` picks train or test for IMDB.
+
+    `path` may also be the service's log database URL (`sqlite:///data/requests.db`,
+    `postgresql+psycopg://...`): its feedback, each with the text of the prediction it corrects.
+    """
     options = options or ReadOptions()
+    if isinstance(path, str) and is_database_url(path):
+        from training.feedback import read_feedback  # SQLAlchemy only when a database is read
+
+        examples, unlogged = read_feedback(path)
+        if unlogged:
+            options.notes.append(f"{path}: skipped {unlogged} feedback rows whose text was not logged (hash/none mode)")
+        if not examples:
+            raise DataError(f"{path}: no feedback with a logged text found")
+        return examples
+    path = Path(path)
     fmt = detect_format(path)
     if fmt == "imdb":
         examples = [Example(t, IMDB_LABELS[k], "imdb") for k, t in iter_imdb(path, split=split, kinds=("pos", "neg"))]

@@ -1,0 +1,281 @@
+"""Aggregates of the request log over a time window, computed in the database.
+
+Every figure is one `GROUP BY` query whose groups are small (a bucket number, a label, an error
+code), so the database scans the window once per figure and Python only reads a few dozen numbers
+back. The same SQL runs on SQLite and PostgreSQL: histograms bucket with `CASE` over fixed edges,
+the per-interval series with integer arithmetic on epoch seconds (`epoch_seconds`, the one
+expression rendered per dialect), and percentiles are read off fine fixed buckets (below).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Float, Integer, and_, case, cast, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from service.log.tables import FeedbackRow, RequestLogRow
+
+LOG = RequestLogRow.__table__.c
+FEEDBACK = FeedbackRow.__table__.c
+
+# Fixed bin edges: the same bins for every window, so two windows compare bin by bin (drift).
+# A value at or above the last edge counts in the last bin.
+SCORE_EDGES = [round(i * 0.05, 2) for i in range(21)]
+TEXT_LENGTH_EDGES = [0, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+UNKNOWN_RATE_EDGES = [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
+BATCH_SIZE_EDGES = [1, 2, 3, 5, 9, 17, 33, 65, 129, 257, 513, 1025]
+# Percentiles of latency and queue wait come from these buckets (milliseconds): the rank's bucket,
+# then linear between the smallest and largest value in it (both from the database), so the error
+# is below the bucket's width (at most half the value) and `max` is exact. An exact percentile needs a sort of the
+# whole window per percentile (ORDER BY ... OFFSET), which at 10 M rows costs seconds.
+LATENCY_EDGES_MS = [0, 0.1, 0.2, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500]
+LATENCY_EDGES_MS += [750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000]
+
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+# Series intervals: the shortest that gives at most MAX_POINTS points over the window.
+INTERVALS_S = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+MAX_POINTS = 120
+
+
+class epoch_seconds(FunctionElement[int]):  # noqa: N801 - a SQL function, named like one
+    """Whole seconds since 1970-01-01 UTC of a timestamp column, as an integer."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    model_version: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def previous(self) -> Window:
+        """The window of equal length just before this one."""
+        return Window(self.start - (self.end - self.start), self.start, self.model_version)
+
+
+def interval_for(seconds: float) -> int:
+    return next((i for i in INTERVALS_S if seconds / i <= MAX_POINTS), INTERVALS_S[-1])
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def in_window(window: Window) -> ColumnElement[bool]:
+    condition = and_(LOG.created_at >= window.start, LOG.created_at < window.end)
+    if window.model_version is not None:
+        condition = and_(condition, LOG.model_version == window.model_version)
+    return condition
+
+
+def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:
+    """The bin number of `column` over `edges` (0 .. len(edges) - 2; beyond the last edge: the last bin)."""
+    return case(*[(column < edge, i) for i, edge in enumerate(edges[1:-1])], else_=len(edges) - 2)
+
+
+PREDICTED = LOG.label.is_not(None)  # rows that were predicted (an item's error rows are not)
+UNKNOWN_RATE = cast(LOG.unknown_tokens, Float) / LOG.tokens
+
+
+def histogram(
+    connection: Connection,
+    window: Window,
+    column: ColumnElement[Any],
+    edges: Sequence[float],
+    *,
+    where: ColumnElement[bool] = PREDICTED,
+) -> dict[str, Any]:
+    """Counts per bin of `column` over the window's rows, with each bin's sum, smallest and largest value."""
+    bucket = bucket_of(column, edges).label("bucket")
+    query = (
+        select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
+        .where(in_window(window), where)
+        .group_by(bucket)
+    )
+    bins = len(edges) - 1
+    counts, lows, highs = [0] * bins, [0.0] * bins, [0.0] * bins
+    total = 0.0
+    for b, count, value_sum, value_min, value_max in connection.execute(query):
+        counts[b], lows[b], highs[b] = int(count), float(value_min), float(value_max)
+        total += float(value_sum or 0)
+    n = sum(counts)
+    return {
+        "edges": list(edges),
+        "counts": counts,
+        "mean": total / n if n else None,
+        "lows": lows,
+        "highs": highs,
+        "max": max((h for h, c in zip(highs, counts, strict=True) if c), default=None),
+    }
+
+
+def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> dict[str, float | None]:
+    """Read percentiles off bucket counts: rank q·n, linear between the bucket's smallest and largest value."""
+    counts, lows, highs = histogram["counts"], histogram["lows"], histogram["highs"]
+    n = sum(counts)
+    answer: dict[str, float | None] = {f"p{round(q * 100)}": None for q in quantiles}
+    answer["max"] = histogram["max"]
+    if not n:
+        return answer
+    for q in quantiles:
+        rank, seen = q * n, 0
+        for i, count in enumerate(counts):
+            if count and seen + count >= rank:
+                answer[f"p{round(q * 100)}"] = lows[i] + (highs[i] - lows[i]) * max(0.0, rank - seen) / count
+                break
+            seen += count
+    return answer
+
+
+def series(connection: Connection, window: Window, interval_s: int) -> dict[str, Any]:
+    """Rows and error rows per interval (aligned to multiples of the interval since the epoch, UTC).
+
+    Every interval that overlaps the window is present, zero when empty; the first and the last
+    may be partly outside the window (only rows inside it are counted).
+    """
+    bucket = (epoch_seconds(LOG.created_at) // interval_s).label("bucket")
+    errors = func.sum(case((LOG.status >= 400, 1), else_=0))
+    query = select(bucket, func.count(), errors).where(in_window(window)).group_by(bucket)
+    found = {int(b): (int(c), int(e or 0)) for b, c, e in connection.execute(query)}
+    first = int(window.start.timestamp()) // interval_s
+    last = -(-int(window.end.timestamp()) // interval_s)
+    points = []
+    for b in range(first, max(first + 1, last)):
+        count, errs = found.get(b, (0, 0))
+        points.append({"t": iso(datetime.fromtimestamp(b * interval_s, UTC)), "count": count, "errors": errs})
+    return {
+        "total": sum(p["count"] for p in points),
+        "errors": sum(p["errors"] for p in points),
+        "series": points,
+    }
+
+
+def grouped_counts(connection: Connection, window: Window, column: ColumnElement[Any]) -> dict[str, int]:
+    query = select(column, func.count()).where(in_window(window), column.is_not(None)).group_by(column)
+    return {str(key): int(count) for key, count in connection.execute(query)}
+
+
+def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str, str, str, int]]:
+    """(model version, predicted, true label, count) for feedback on the window's predictions.
+
+    Each feedback row joins the newest predicted log row of its request id and item (a client's
+    retry logs the same request id twice).
+    """
+    other = RequestLogRow.__table__.alias("other")
+    newest = (
+        select(func.max(other.c.id))
+        .where(
+            other.c.request_id == FEEDBACK.request_id,
+            other.c.item_index == FEEDBACK.item_index,
+            other.c.label.is_not(None),
+        )
+        .correlate(FeedbackRow.__table__)
+        .scalar_subquery()
+    )
+    version = func.coalesce(LOG.model_version, "")
+    query = (
+        select(version, LOG.label, FEEDBACK.label, func.count())
+        .select_from(FeedbackRow.__table__.join(RequestLogRow.__table__, LOG.id == newest))
+        .where(in_window(window))
+        .group_by(version, LOG.label, FEEDBACK.label)
+    )
+    return [(str(v), str(p), str(t), int(n)) for v, p, t, n in connection.execute(query)]
+
+
+def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall and the confusion matrix per model version."""
+    by_version: list[dict[str, Any]] = []
+    for version in sorted({r[0] for r in rows}):
+        cells = {(p, t): n for v, p, t, n in rows if v == version}
+        names = list(labels) + sorted({x for pair in cells for x in pair} - set(labels))
+        matrix = [[cells.get((p, t), 0) for p in names] for t in names]  # rows: true label; columns: predicted
+        count = sum(cells.values())
+        correct = sum(matrix[i][i] for i in range(len(names)))
+        per_class = {}
+        for i, name in enumerate(names):
+            predicted = sum(matrix[j][i] for j in range(len(names)))
+            support = sum(matrix[i])
+            per_class[name] = {
+                "precision": matrix[i][i] / predicted if predicted else None,
+                "recall": matrix[i][i] / support if support else None,
+                "support": support,
+            }
+        by_version.append(
+            {
+                "model_version": version or None,
+                "count": count,
+                "accuracy": correct / count if count else None,
+                "per_class": per_class,
+                "confusion": {"labels": names, "matrix": matrix},
+            }
+        )
+    total = sum(v["count"] for v in by_version)
+    correct_all = sum(n for _, p, t, n in rows if p == t)
+    return {"count": total, "accuracy": correct_all / total if total else None, "by_version": by_version}
+
+
+def drift_histograms(connection: Connection, window: Window) -> dict[str, dict[str, int] | list[int]]:
+    """The four distributions that drift compares: label counts and three binned features."""
+    return {
+        "label_mix": grouped_counts(connection, window, LOG.label),
+        "score": histogram(connection, window, LOG.score, SCORE_EDGES)["counts"],
+        "text_length": histogram(connection, window, LOG.text_chars, TEXT_LENGTH_EDGES)["counts"],
+        "unknown_token_rate": histogram(connection, window, UNKNOWN_RATE, UNKNOWN_RATE_EDGES, where=LOG.tokens > 0)[
+            "counts"
+        ],
+    }
+
+
+def window_stats(connection: Connection, window: Window, *, labels: Sequence[str]) -> dict[str, Any]:
+    """Every figure of `/v1/stats` except drift, for one window."""
+    interval = interval_for(window.seconds)
+    score = histogram(connection, window, LOG.score, SCORE_EDGES)
+    length = histogram(connection, window, LOG.text_chars, TEXT_LENGTH_EDGES)
+    unknown = histogram(connection, window, UNKNOWN_RATE, UNKNOWN_RATE_EDGES, where=LOG.tokens > 0)
+    latency = histogram(connection, window, LOG.latency_ms, LATENCY_EDGES_MS, where=LOG.latency_ms.is_not(None))
+    wait = histogram(connection, window, LOG.queue_wait_ms, LATENCY_EDGES_MS, where=LOG.queue_wait_ms.is_not(None))
+    batch = histogram(connection, window, LOG.batch_size, BATCH_SIZE_EDGES, where=LOG.batch_size.is_not(None))
+    return {
+        "window": {
+            "start": iso(window.start),
+            "end": iso(window.end),
+            "interval_s": interval,
+            "model_version": window.model_version,
+        },
+        "requests": series(connection, window, interval),
+        "labels": grouped_counts(connection, window, LOG.label),
+        "score_histogram": {"edges": score["edges"], "counts": score["counts"]},
+        "text_length": {"edges": length["edges"], "counts": length["counts"]},
+        "unknown_token_rate": {"mean": unknown["mean"], "edges": unknown["edges"], "counts": unknown["counts"]},
+        "latency_ms": percentiles(latency),
+        "queue_wait_ms": percentiles(wait),
+        "batch_size": {"edges": batch["edges"], "counts": batch["counts"], "mean": batch["mean"]},
+        "errors_by_code": grouped_counts(connection, window, LOG.error_code),
+        "feedback": feedback_summary(feedback_confusion(connection, window), labels),
+    }
+
+
+def iso(moment: datetime) -> str:
+    return as_utc(moment).isoformat().replace("+00:00", "Z")

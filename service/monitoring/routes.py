@@ -1,0 +1,209 @@
+"""`POST /v1/feedback`, `GET /v1/stats` and `GET /v1/review`: reads and writes of the log database.
+
+The database work runs in a worker thread (`asyncio.to_thread`), never on the event loop that
+serves predictions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, FastAPI, Query
+from sqlalchemy import Engine
+
+from service.errors import NotReady, ServiceError
+from service.log.drift import compare
+from service.log.feedback import find_prediction, review_queue, upsert_feedback
+from service.log.stats import WINDOWS, Window, as_utc, drift_histograms, window_stats
+from service.monitoring.gauges import DriftGauges, refresh_forever
+from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
+from service.routes import ERRORS, ISO_TIME, AdminDep, ClientDep, InvalidQuery, RuntimeDep
+from service.runtime import Runtime
+
+T = TypeVar("T")
+MAX_SPAN = timedelta(days=400)
+
+
+class UnknownPrediction(ServiceError):
+    status, code = 404, "unknown_prediction"
+
+
+class InvalidLabel(ServiceError):
+    status, code = 422, "invalid_label"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Refresh the drift gauges in the background (runs inside the app's lifespan, after the log opens)."""
+    runtime: Runtime = app.state.runtime
+    gauges = DriftGauges(runtime.metrics.registry)
+    task = None
+    if runtime.settings.drift_refresh_s > 0:
+        task = asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges")
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+router = APIRouter(tags=["monitoring"], lifespan=lifespan)
+ERRORS_404 = {**ERRORS, 404: ERRORS[422]}
+IsoTime = Annotated[str | None, Query(pattern=ISO_TIME, description="ISO-8601 time, e.g. 2026-01-31T12:00:00Z")]
+
+
+async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:
+    engine = runtime.engine
+    if engine is None:
+        raise NotReady("the request log is not open yet")
+    try:
+        return await asyncio.to_thread(work, engine)
+    except ServiceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
+        raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value))  # a time without a zone is UTC, as the log stores it
+    except ValueError:
+        raise InvalidQuery(f"{name}: {value!r} is not an ISO-8601 time") from None
+
+
+@router.post("/v1/feedback", response_model=FeedbackResponse, responses=ERRORS_404)
+async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: ClientDep) -> FeedbackResponse:
+    """Give the true label of a logged prediction; a later answer for the same item replaces it.
+
+    The log is written asynchronously, so feedback may arrive before its prediction's row is
+    committed: on a miss this replica's writer is flushed (rows it holds are committed at once) and
+    the lookup repeated, once more after two flush intervals for a row that another replica holds.
+    """
+    labels = runtime.predictor.labels
+    if body.label not in labels:
+        raise InvalidLabel(f"label {body.label!r} is not one of the model's labels {labels}")
+
+    def store(engine: Engine) -> FeedbackResponse:
+        with engine.begin() as connection:
+            found = find_prediction(connection, body.request_id, body.item_index)
+        waits = [0.0, min(1.0, 2 * runtime.settings.log_flush_ms / 1000)]
+        while found is None and waits:
+            if runtime.writer is not None:
+                runtime.writer.flush(timeout=2.0)
+            time.sleep(waits.pop(0))
+            with engine.begin() as connection:
+                found = find_prediction(connection, body.request_id, body.item_index)
+        if found is None:
+            raise UnknownPrediction(
+                f"no logged prediction has request id {body.request_id!r} and item index {body.item_index}"
+            )
+        with engine.begin() as connection:
+            stored = upsert_feedback(
+                connection,
+                request_id=body.request_id,
+                item_index=body.item_index,
+                label=body.label,
+                note=body.note,
+                client_key_id=client,
+            )
+        return FeedbackResponse(**stored, predicted_label=found.label, model_version=found.model_version)
+
+    return await _in_thread(runtime, store)
+
+
+@router.get("/v1/stats", response_model=Stats, responses=ERRORS)
+async def stats(
+    runtime: RuntimeDep,
+    admin: AdminDep,
+    window: Annotated[
+        Literal["1h", "24h", "7d", "30d"], Query(description="the last hour, day, week or month")
+    ] = "24h",
+    since: IsoTime = None,
+    until: IsoTime = None,
+    model_version: Annotated[str | None, Query(max_length=32, description="only this model version")] = None,
+    reference: Annotated[
+        str,
+        Query(
+            max_length=40,
+            description="drift reference: 'previous' (the window of equal length before) or an ISO-8601 time "
+            "(from then to the window's start)",
+        ),
+    ] = "previous",
+) -> Stats:
+    """Aggregates of the request log over a window, computed in the database (admin)."""
+    end = _time("until", until) or datetime.now(UTC)
+    start = _time("since", since) or end - WINDOWS[window]
+    if not start < end or end - start > MAX_SPAN:
+        raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
+    current = Window(start, end, model_version)
+    if reference == "previous":
+        ref = current.previous()
+    else:
+        ref_start = _time("reference", reference)
+        assert ref_start is not None
+        if not ref_start < start:
+            raise InvalidQuery("reference must be 'previous' or a time before the window's start")
+        ref = Window(ref_start, start, model_version)
+    settings = runtime.settings
+    labels = runtime.predictor.labels
+
+    def compute(engine: Engine) -> dict[str, Any]:
+        with engine.connect() as connection:
+            figures = window_stats(connection, current, labels=labels)
+            reference_counts = drift_histograms(connection, ref)
+        figures["drift"] = compare(
+            reference_counts,
+            current_distributions(figures),
+            threshold=settings.drift_threshold,
+            min_rows=settings.drift_min_rows,
+            reference_window=(ref.start, ref.end),
+        )
+        return figures
+
+    return Stats.model_validate(await _in_thread(runtime, compute))
+
+
+def current_distributions(figures: dict[str, Any]) -> dict[str, Any]:
+    """The drift inputs of a window, taken from its /v1/stats figures (no second query)."""
+    return {
+        "label_mix": figures["labels"],
+        "score": figures["score_histogram"]["counts"],
+        "text_length": figures["text_length"]["counts"],
+        "unknown_token_rate": figures["unknown_token_rate"]["counts"],
+    }
+
+
+@router.get("/v1/review", response_model=ReviewQueue, responses=ERRORS)
+async def review(
+    runtime: RuntimeDep,
+    admin: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="most items returned")] = 50,
+    label: Annotated[str | None, Query(max_length=64, description="only predictions of this label")] = None,
+    model_version: Annotated[str | None, Query(max_length=32, description="only this model version")] = None,
+    client_key_id: Annotated[str | None, Query(max_length=16, description="only this client's key id")] = None,
+    since: IsoTime = None,
+) -> ReviewQueue:
+    """The least confident recent predictions (default: the last 24 h), with any feedback on them (admin)."""
+    start = _time("since", since) or datetime.now(UTC) - timedelta(hours=24)
+
+    def read(engine: Engine) -> list[dict[str, Any]]:
+        with engine.connect() as connection:
+            return review_queue(
+                connection,
+                since=start,
+                limit=limit,
+                label=label,
+                model_version=model_version,
+                client_key_id=client_key_id,
+            )
+
+    items = await _in_thread(runtime, read)
+    return ReviewQueue.model_validate({"items": items, "text_logged": runtime.settings.log_text == "full"})
