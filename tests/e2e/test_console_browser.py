@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import ADMIN, ROOT, ServerProcess
@@ -50,13 +51,17 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def _require_browser() -> None:
     problem = _missing()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the browser test: {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    _require_browser()
     # The shipped model: real predictions and explanations, as a user sees them.
     env = {"SENTIMENT_MODEL_DIR": "", "SENTIMENT_API_KEYS": PREDICT_KEY}
     process = ServerProcess.start(tmp_path_factory.mktemp("console") / "requests.db", env)
@@ -106,13 +111,26 @@ class Browser:
 
 
 @pytest.fixture()
-def browser(server: ServerProcess, tmp_path: Path) -> Iterator[Browser]:
+def chromium(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
+    """Open a fresh Chromium on a server's URL (each with its own new profile)."""
+    _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        b = Browser(playwright, tmp_path / "profile", server.url)
-        yield b
-        b.context.close()
+        opened: list[Browser] = []
+
+        def open_on(url: str) -> Browser:
+            opened.append(Browser(playwright, tmp_path / f"profile-{len(opened)}", url))
+            return opened[-1]
+
+        yield open_on
+        for b in opened:
+            b.context.close()
+
+
+@pytest.fixture()
+def browser(server: ServerProcess, chromium: Callable[[str], Browser]) -> Browser:
+    return chromium(server.url)
 
 
 def _eventually(
@@ -240,3 +258,27 @@ def test_docs_render_offline(browser: Browser, shots: Path) -> None:
     page.screenshot(path=str(shots / "docs-swagger.png"))
     assert b.errors == []
     assert b.outside == []
+
+
+def test_review_says_why_no_text_in_hash_mode(
+    chromium: Callable[[str], Browser], tiny_artifact: Path, tmp_path: Path
+) -> None:
+    env = {"SENTIMENT_MODEL_DIR": str(tiny_artifact), "SENTIMENT_LOG_TEXT": "hash", "SENTIMENT_LOG_FLUSH_MS": "10"}
+    server = ServerProcess.start(tmp_path / "hash.db", env)
+    try:
+        answer = httpx.post(server.url + "/v1/sentiment", json={"text": "a secret text"}, timeout=10).json()
+        _eventually(lambda: _db(server, "SELECT count(*) FROM request_log") == [(1,)], "the row written")
+        b = chromium(server.url)
+        b.goto("/console/review")
+        b.page.fill('input[name="key"]', ADMIN)
+        b.page.locator("#login button[type=submit]").click()
+        item = b.page.locator(f'#queue article[data-request-id="{answer["request_id"]}"]')
+        item.wait_for()
+        assert "SENTIMENT_LOG_TEXT=hash" in b.page.inner_text("#text-note")
+        assert "text not logged" in item.inner_text() and "a secret text" not in b.page.content()
+        item.locator("button.correct").click()
+        item.locator(".status.saved").wait_for()  # feedback needs no text
+        assert _db(server, "SELECT request_id FROM feedback") == [(answer["request_id"],)]
+        assert b.errors == [] and b.outside == []
+    finally:
+        server.stop()

@@ -111,7 +111,7 @@
     const body = document.querySelector("#history tbody");
     body.prepend(el("tr", {},
       el("td", { text: utc(new Date().toISOString()) }),
-      el("td", { text: r.label }), el("td", { text: fmt(r.score, 3) }),
+      el("td", { text: r.label }), el("td", { text: pct(r.score, 1) }),
       el("td", { class: "clip", text: text.length > 80 ? text.slice(0, 80) + "…" : text }),
       el("td", { class: "mono", text: r.request_id })));
     while (body.rows.length > 20) body.deleteRow(-1);
