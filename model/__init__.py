@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from model.config import ModelConfig
-from model.predictor import DEFAULT_MODEL_DIR, RUNTIMES, Encoded, Prediction, Predictor, load_predictor
+from model.explain import Explanation, TokenWeight
+from model.predictor import (
+    DEFAULT_MODEL_DIR,
+    RUNTIMES,
+    Encoded,
+    Prediction,
+    Predictor,
+    SentencePrediction,
+    load_predictor,
+)
 from model.tokenizer import Vocab, normalize, tokenize
 
 if TYPE_CHECKING:
@@ -21,9 +30,12 @@ __all__ = [
     "ArtifactError",
     "BiLSTMClassifier",
     "Encoded",
+    "Explanation",
     "ModelConfig",
     "Prediction",
     "Predictor",
+    "SentencePrediction",
+    "TokenWeight",
     "Vocab",
     "load_artifact",
     "load_predictor",

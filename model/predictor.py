@@ -6,11 +6,15 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model.artifact import Artifact, load_artifact
 from model.tokenizer import PAD_ID, UNK_ID, tokenize
+
+if TYPE_CHECKING:
+    from model.explain import Explanation
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 # "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
@@ -26,6 +30,13 @@ class Prediction:
     tokens_used: int  # tokens the model read
     tokens_total: int  # tokens in the text; more than tokens_used when it was truncated
     unknown_tokens: int = 0  # of the tokens read, those not in the vocabulary
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    start: int  # the sentence is text[start:end] of the original text
+    end: int
+    prediction: Prediction
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,10 @@ class Predictor:
         return self.predict_encoded(encoded)
 
     def predict_encoded(self, encoded: Sequence[Encoded]) -> list[Prediction]:
-        probabilities = self.probabilities([e.ids for e in encoded])
+        return self.predictions_from(encoded, self.probabilities([e.ids for e in encoded]))
+
+    def predictions_from(self, encoded: Sequence[Encoded], probabilities: np.ndarray) -> list[Prediction]:
+        """Predictions for encoded texts from their rows of `probabilities`."""
         labels = self.artifact.config.labels
         results = []
         for enc, row in zip(encoded, probabilities.tolist(), strict=True):
@@ -97,6 +111,34 @@ class Predictor:
                 )
             )
         return results
+
+    def explain(self, texts: Sequence[str], *, method: str = "occlusion") -> list[Explanation]:
+        """Return each text's prediction with one signed weight per token (see model/explain.py)."""
+        from model import explain
+
+        if isinstance(texts, str):
+            raise TypeError("explain takes a sequence of texts; wrap a single text in a list")
+        if method == "occlusion":
+            return explain.occlusion(self, texts)
+        if method == "integrated_gradients":
+            return explain.integrated_gradients(self, texts)
+        raise ValueError(f"method must be one of {explain.METHODS}, not {method!r}")
+
+    def sentences(self, texts: Sequence[str]) -> list[list[SentencePrediction]]:
+        """Split each text into sentences (model/sentences.py) and predict them all in one pass."""
+        from model.sentences import split_sentences
+
+        if isinstance(texts, str):
+            raise TypeError("sentences takes a sequence of texts; wrap a single text in a list")
+        spans = [split_sentences(t) for t in texts]
+        flat = self.predict([t[s.start : s.end] for t, ss in zip(texts, spans, strict=True) for s in ss])
+        out, at = [], 0
+        for ss in spans:
+            out.append(
+                [SentencePrediction(s.start, s.end, p) for s, p in zip(ss, flat[at : at + len(ss)], strict=True)]
+            )
+            at += len(ss)
+        return out
 
     def probabilities(self, id_lists: Sequence[list[int]]) -> np.ndarray:
         """Return (N, num_labels) float64 probabilities for id lists, in the order given."""

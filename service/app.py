@@ -51,7 +51,14 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         )
         writer.start()
         runtime.writer = writer
-        batcher = MicroBatcher(first, max_batch_size=s.max_batch_size, max_queue=s.max_queue, on_batch=runtime.on_batch)
+        batcher = MicroBatcher(
+            first,
+            max_batch_size=s.max_batch_size,
+            max_queue=s.max_queue,
+            on_batch=runtime.on_batch,
+            max_explain_tokens=s.max_explain_tokens,
+            explain_pass_tokens=s.explain_pass_tokens,
+        )
         batcher.start()
         runtime.batcher = batcher
         runtime.announce_model(first)

@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
     max_queue: int = Field(2048, ge=1, description="texts waiting for the model before 503")
     max_text_chars: int = Field(20_000, ge=1, description="longest text accepted, in characters")
+    max_explain_tokens: int = Field(
+        300, ge=1, description="explain: most tokens the model reads in one text (413 beyond); cost grows as its square"
+    )
+    explain_pass_tokens: int = Field(
+        4096, ge=1, description="explain: tokens of explanation rows one forward pass carries beside plain texts"
+    )
     max_batch_items: int = Field(256, ge=1, description="most texts in one batch request")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body read")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")

@@ -103,3 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # last resort: still JSON
         return JSONResponse(error_body("internal", "internal error", request_id_of(request)), 500)
+
+
+class TooLongToExplain(TooLarge):
+    code = "too_long_to_explain"

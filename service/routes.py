@@ -19,6 +19,7 @@ from model import ArtifactError
 from service.batcher import Outcome
 from service.errors import NotReady, ReloadFailed, RequestTimeout, ServiceError, TooLarge, error_body
 from service.log import recent_rows
+from service.options import option_fields, predict_with_options
 from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,
@@ -145,10 +146,13 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
     if headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
         return None
     try:
-        text = SentimentRequest.model_validate(orjson.loads(body)).text
+        parsed = SentimentRequest.model_validate(orjson.loads(body))
         client = runtime.keys.client_of(headers)
     except (orjson.JSONDecodeError, ValidationError, ServiceError):
         return None
+    if parsed.explain or parsed.sentences:
+        return None  # options take the FastAPI route (service/options.py)
+    text = parsed.text
     if check_text(text, runtime.settings.max_text_chars) is not None:
         return None
     state = scope["state"]
@@ -185,7 +189,25 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     if problem is not None:
         raise problem
     state = request.state
-    return _json(await _classify_one(runtime, body.text, client, state.request_id, state.started))
+    if not (body.explain or body.sentences):
+        return _json(await _classify_one(runtime, body.text, client, state.request_id, state.started))
+    (answer,) = await predict_with_options(runtime, [body.text], explain=body.explain, sentences=body.sentences)
+    if isinstance(answer, ServiceError):
+        raise answer
+    row = runtime.log_row(
+        request_id=state.request_id,
+        endpoint="sentiment",
+        index=0,
+        client=client,
+        text=body.text,
+        latency_s=time.perf_counter() - state.started,
+        outcome=answer.outcome,
+        explain=body.explain,
+        sentences=body.sentences,
+    )
+    await runtime.record([row])
+    document = {**_sentiment(answer.outcome), **option_fields(answer)}
+    return _json({**document, "model_version": answer.outcome.model_version, "request_id": state.request_id})
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
@@ -199,7 +221,22 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
         raise TooLarge(f"{len(body.texts)} texts; the limit is {settings.max_batch_items} per request")
     problems = [check_text(t, settings.max_text_chars) for t in body.texts]
     valid = [i for i, p in enumerate(problems) if p is None]
-    outcomes = dict(zip(valid, await _predict(runtime, [body.texts[i] for i in valid]) if valid else [], strict=True))
+    options = body.explain or body.sentences
+    extra: dict[int, dict[str, Any]] = {}
+    if options and valid:
+        answers = await predict_with_options(
+            runtime, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
+        )
+        outcomes = {}
+        for i, answer in zip(valid, answers, strict=True):
+            if isinstance(answer, ServiceError):
+                problems[i] = answer
+            else:
+                outcomes[i], extra[i] = answer.outcome, option_fields(answer)
+    else:
+        outcomes = dict(
+            zip(valid, await _predict(runtime, [body.texts[i] for i in valid]) if valid else [], strict=True)
+        )
     request_id = request.state.request_id
     latency = time.perf_counter() - request.state.started
     results: list[dict[str, Any]] = []
@@ -207,7 +244,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     for i, text in enumerate(body.texts):
         problem = problems[i]
         if problem is None:
-            results.append(_sentiment(outcomes[i]))
+            results.append({**_sentiment(outcomes[i]), **extra[i]} if options else _sentiment(outcomes[i]))
         else:
             error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
             results.append(BatchItemError(error=error).model_dump())
@@ -222,6 +259,8 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 outcome=outcomes.get(i),
                 status=200 if problem is None else problem.status,
                 error_code=None if problem is None else problem.code,
+                explain=body.explain,
+                sentences=body.sentences,
             )
         )
     await runtime.record(rows)

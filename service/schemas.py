@@ -7,10 +7,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+EXPLAIN = (
+    "add `explanation`: one signed weight per token toward the predicted label, with character offsets into the "
+    "text as sent (texts the model reads at most SENTIMENT_MAX_EXPLAIN_TOKENS tokens of; 413 beyond)"
+)
+SENTENCES = "add `sentences`: the text split into sentences, each with offsets and its own prediction"
+
 
 class SentimentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "A wonderful film."}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "A wonderful film."}, {"text": "Great cast. Awful script.", "explain": True}]
+        },
+    )
     text: str = Field(description="the text to classify (non-empty, at most SENTIMENT_MAX_TEXT_CHARS characters)")
+    explain: bool = Field(False, description=EXPLAIN)
+    sentences: bool = Field(False, description=SENTENCES)
 
 
 class BatchRequest(BaseModel):
@@ -18,6 +31,8 @@ class BatchRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"texts": ["A wonderful film.", "Dull and far too long."]}]}
     )
     texts: list[str] = Field(description="texts to classify, at most SENTIMENT_MAX_BATCH_ITEMS")
+    explain: bool = Field(False, description=EXPLAIN + "; applies to every text")
+    sentences: bool = Field(False, description=SENTENCES + "; applies to every text")
 
 
 class ErrorDetail(BaseModel):
@@ -30,6 +45,29 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class TokenAttribution(BaseModel):
+    text: str = Field(description="the token as the model reads it (normalised: lower case, HTML removed, ...)")
+    start: int = Field(description="offset of its first character in the text as sent (Python str index)")
+    end: int = Field(description="offset after its last character: text[start:end] is what was typed")
+    weight: float = Field(
+        description="drop in the predicted label's probability when this token is left out: > 0 supports the "
+        "label, < 0 speaks against it; 0 for tokens the model does not read (the middle of a truncated text)"
+    )
+
+
+class Explanation(BaseModel):
+    method: str = Field(description="how the weights were computed: `occlusion` (leave one token out)")
+    tokens: list[TokenAttribution] = Field(description="every token of the text, in order")
+
+
+class SentenceSentiment(BaseModel):
+    start: int = Field(description="offset of the sentence's first character in the text as sent")
+    end: int = Field(description="offset after its last character")
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
 class Sentiment(BaseModel):
     label: str = Field(description="the most probable label")
     score: float = Field(description="probability of `label`")
@@ -37,6 +75,10 @@ class Sentiment(BaseModel):
     tokens_used: int = Field(description="tokens the model read")
     tokens_total: int = Field(description="tokens in the text")
     truncated: bool = Field(description="true when the model read only part of the text")
+    explanation: Explanation | None = Field(None, description="present only when the request asked `explain`")
+    sentences: list[SentenceSentiment] | None = Field(
+        None, description="present only when the request asked `sentences`; in order, covering the text"
+    )
 
 
 class SentimentResponse(Sentiment):

@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,export-feedback,pretrain,pretrain-lm}`: the training command line."""
+"""`python -m training {train,evaluate,export-feedback,pretrain,pretrain-lm,explain}`: the training command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from training import explain
 from training.data import DataError, ReadOptions, detect_format, iter_imdb, read_dataset
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--max-minutes", type=float, default=0.0, help="stop after this long and keep the best epoch")
     lm.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
     lm.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that tokenise")
+    explain.add_parser(commands)
     return parser
 
 
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             return _pretrain_lm(args)
         if args.command == "export-feedback":
             return _export_feedback(args)
+        if args.command == "explain":
+            return explain.run(args)
         return _pretrain(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
