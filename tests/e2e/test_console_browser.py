@@ -10,7 +10,9 @@ either is missing, except in CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +41,22 @@ TEXTS = [
     "Dull, slow and far too long. I wanted my money back.",
     "The plot was fine, I suppose. The ending was a mess though.",
 ]
+MIXED = "The first hour is wonderful and the acting is superb. Then the plot falls apart and the ending is a dull mess."
+SENTENCES = [
+    "I loved every minute of it.",
+    "The cast is brilliant and the script is sharp.",
+    "A beautiful, moving story.",
+    "It was fine, nothing special.",
+    "The middle drags a little.",
+    "Some scenes work, others do not.",
+    "The dialogue is clumsy and the pacing is off.",
+    "A boring, predictable waste of two hours.",
+    "The worst film I have seen this year.",
+    "The soundtrack is lovely.",
+    "I would not watch it again.",
+    "Funny, warm and clever.",
+]
+BATCH = 40
 
 
 def _missing() -> str | None:
@@ -173,10 +191,10 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert page.inner_text("#label") in ("negative", "positive")
     assert page.locator("#highlighted .tok").count() > 5, "the words are highlighted by weight"
     assert page.locator("#sentence-list li").count() == 2, "one line per sentence"
-    page.fill("#text", TEXTS[0])
+    page.fill("#text", MIXED)
     page.click("#classify")
     page.locator("#history tbody tr").nth(3).wait_for()
-    assert page.inner_text("#label") == "positive"
+    assert page.locator("#sentence-list li").count() == 2
     page.screenshot(path=str(shots / "console-try.png"), full_page=True)
     assert page.evaluate("sessionStorage.length") == 1 and page.evaluate("localStorage.length") == 0
 
@@ -188,23 +206,36 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert "UTC" in page.inner_text("#window-line")
     assert page.locator("canvas").count() >= 6
 
-    # Review: the least confident first; correct one, confirm another.
+    # Another application sends a batch with its own key.
+    batch = [" ".join(random.Random(i).sample(SENTENCES, 1 + i % 4)) for i in range(BATCH)]
+    answer = httpx.post(
+        server.url + "/v1/sentiment/batch", json={"texts": batch}, headers={"X-API-Key": PREDICT_KEY}, timeout=30
+    )
+    assert answer.status_code == 200
+    _eventually(lambda: _db(server, "SELECT count(*) FROM request_log") == [(4 + BATCH,)], "the batch logged")
+
+    # Review: the least confident first; the key filter; correct one, confirm another.
     b.goto("/console/review")
     items = page.locator("#queue article")
     items.first.wait_for()
-    assert items.count() == 4
+    assert items.count() == 4 + BATCH
+    page.fill("#f-key", hashlib.sha256(PREDICT_KEY.encode()).hexdigest()[:12])
+    page.click("#apply")
+    _eventually(lambda: items.count() == BATCH, "only the batch's key")
+    page.fill("#f-key", "")
+    page.click("#apply")
+    _eventually(lambda: items.count() == 4 + BATCH, "every key again")
     first, second = items.nth(0), items.nth(1)
-    scores = _db(server, "SELECT min(score) FROM request_log")
-    assert (
-        first.get_attribute("data-request-id")
-        == _db(server, "SELECT request_id FROM request_log WHERE score = ?", scores[0][0])[0][0]
+    corrected_id, index = first.get_attribute("data-request-id"), first.get_attribute("data-item-index")
+    score_of_first = "SELECT score FROM request_log WHERE request_id = ? AND item_index = ?"
+    assert _db(server, score_of_first, corrected_id, int(index or 0)) == _db(
+        server, "SELECT min(score) FROM request_log"
     )
-    corrected_id = first.get_attribute("data-request-id")
     first.locator("button.correct").first.click()
     first.locator(".status.saved").wait_for()
     second.locator("button.confirm").click()
     second.locator(".status.saved").wait_for()
-    page.screenshot(path=str(shots / "console-review.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-review.png"))
     rows = _db(
         server,
         "SELECT f.label, r.label FROM feedback f JOIN request_log r"
@@ -213,10 +244,14 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert len(rows) == 2 and rows[0][0] != rows[0][1] and rows[1][0] == rows[1][1]
     assert _db(server, "SELECT request_id FROM feedback ORDER BY id LIMIT 1") == [(corrected_id,)]
 
-    # Monitor again: accuracy over the two reviews is 50%.
+    # Monitor again: accuracy over the two reviews is 50%; every logged text counted.
     b.goto("/console/monitor")
     page.locator("#accuracy").wait_for()
     assert page.inner_text("#accuracy") == "50.0%" and _tile(b, "Feedback") == "2"
+    assert _tile(b, "Requests") == str(_db(server, "SELECT count(*) FROM request_log")[0][0])
+    page.select_option("#window", "1h")
+    _eventually(lambda: "interval 1 min" in page.inner_text("#window-line"), "the last hour")
+    assert _tile(b, "Requests") == str(4 + BATCH)
     page.screenshot(path=str(shots / "console-monitor.png"), full_page=True)
 
     # Phone width: nothing wider than the screen.

@@ -100,7 +100,7 @@
     const tiles = [
       ["Requests", fmt(total, 0), "texts served in the window"],
       ["Errors", fmt(errors, 0), total ? pct(errors / total) + " of requests" : "no requests"],
-      ["Latency p50 / p99", fmt(s.latency_ms?.p50, 1) + " / " + fmt(s.latency_ms?.p99, 1) + " ms", "max " + fmt(s.latency_ms?.max, 1) + " ms"],
+      ["Latency p50", fmt(s.latency_ms?.p50, 1) + " ms", "p99 " + fmt(s.latency_ms?.p99, 1) + " ms · max " + fmt(s.latency_ms?.max, 1) + " ms"],
       ["Queue wait p99", fmt(s.queue_wait_ms?.p99, 1) + " ms", "p50 " + fmt(s.queue_wait_ms?.p50, 1) + " ms"],
       ["Mean batch size", fmt(s.batch_size?.mean, 1), "texts per forward pass"],
       ["Unknown-token rate", s.unknown_token_rate?.mean == null ? "—" : pct(s.unknown_token_rate.mean), "mean share of words not in the vocabulary"],
