@@ -112,9 +112,13 @@ class Browser:
         self.outside: list[str] = []
         self.context.route("**/*", self._only_the_service)
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("request", lambda r: self.requests.append((r.url, r.headers)))
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        self.page.on("request", lambda request: self.requests.append((request.url, request.headers)))
+
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
 
     def _only_the_service(self, route: Any) -> None:
         url = route.request.url
@@ -207,7 +211,10 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert page.locator("canvas").count() >= 6
 
     # Another application sends a batch with its own key.
-    batch = [" ".join(random.Random(i).sample(SENTENCES, 1 + i % 4)) for i in range(BATCH)]
+    rng, batch = random.Random(7), list[str]()
+    while len(batch) < BATCH:  # distinct texts, one to three sentences each
+        text = " ".join(rng.sample(SENTENCES, rng.randint(1, 3)))
+        batch += [text] if text not in batch else []
     answer = httpx.post(
         server.url + "/v1/sentiment/batch", json={"texts": batch}, headers={"X-API-Key": PREDICT_KEY}, timeout=30
     )
@@ -251,6 +258,10 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     assert _tile(b, "Requests") == str(_db(server, "SELECT count(*) FROM request_log")[0][0])
     page.select_option("#window", "1h")
     _eventually(lambda: "interval 1 min" in page.inner_text("#window-line"), "the last hour")
+    assert _tile(b, "Requests") == str(4 + BATCH)
+    [(version,)] = _db(server, "SELECT DISTINCT model_version FROM request_log")
+    page.select_option("#version", version)
+    _eventually(lambda: f"model {version}" in page.inner_text("#window-line"), "one model version")
     assert _tile(b, "Requests") == str(4 + BATCH)
     page.screenshot(path=str(shots / "console-monitor.png"), full_page=True)
 
