@@ -17,10 +17,10 @@
   async function start() {
     const info = await api("/v1/model");
     if (info.ok) addVersion(info.data.version);
-    document.getElementById("monitor-form").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    document.getElementById("monitor-form").addEventListener("submit", (e) => { e.preventDefault(); load(e); });
     for (const id of ["window", "version"]) document.getElementById(id).addEventListener("change", load);
     document.getElementById("auto").addEventListener("change", schedule);
-    await load();
+    await load(new Event("start"));
   }
 
   function addVersion(v) {
@@ -31,11 +31,12 @@
 
   function schedule() {
     clearInterval(timer);
-    if (document.getElementById("auto").checked) timer = setInterval(load, REFRESH_MS);
+    if (document.getElementById("auto").checked) timer = setInterval(() => load(), REFRESH_MS);
   }
 
-  async function load() {
-    if (loading) return;
+  async function load(event) {
+    // The timer skips a hidden tab: no queries on the log for a page nobody is looking at.
+    if (loading || (event === undefined && document.hidden)) return;
     loading = true;
     try {
       const params = new URLSearchParams({ window: document.getElementById("window").value });

@@ -12,6 +12,9 @@
     document.getElementById("model-line").textContent =
       "Model " + info.data.name + " · version " + info.data.version + " · labels " + labels.join(", ");
     document.getElementById("try-form").addEventListener("submit", classify);
+    document.getElementById("text").addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) document.getElementById("try-form").requestSubmit();
+    });
   }
 
   async function classify(event) {
