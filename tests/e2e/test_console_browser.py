@@ -95,23 +95,15 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Browser:
-    """One Chromium with a fresh profile; records console errors, page errors and every URL asked for."""
+    """A new tab (its own sessionStorage) that records console errors, page errors and every URL asked for."""
 
-    def __init__(self, playwright: Any, profile: Path, server_url: str) -> None:
-        self.context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-            device_scale_factor=1,
-        )
+    def __init__(self, context: Any, server_url: str) -> None:
         self.server_url = server_url
         self.errors: list[str] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.outside: list[str] = []
-        self.context.route("**/*", self._only_the_service)
-        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.page = context.new_page()
+        self.page.route("**/*", self._only_the_service)
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
         self.page.on("request", lambda request: self.requests.append((request.url, request.headers)))
@@ -132,22 +124,37 @@ class Browser:
         self.page.goto(self.server_url + path, wait_until="load")
 
 
-@pytest.fixture()
-def chromium(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
-    """Open a fresh Chromium on a server's URL (each with its own new profile)."""
+@pytest.fixture(scope="module")
+def chromium_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's Chromium, headless, on a fresh profile (one launch for the module's tests)."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        opened: list[Browser] = []
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+            device_scale_factor=1,
+        )
+        yield context
+        context.close()
 
-        def open_on(url: str) -> Browser:
-            opened.append(Browser(playwright, tmp_path / f"profile-{len(opened)}", url))
-            return opened[-1]
 
-        yield open_on
-        for b in opened:
-            b.context.close()
+@pytest.fixture()
+def chromium(chromium_profile: Any) -> Iterator[Callable[[str], Browser]]:
+    """Open a new tab on a server's URL; closed after the test."""
+    opened: list[Browser] = []
+
+    def open_on(url: str) -> Browser:
+        opened.append(Browser(chromium_profile, url))
+        return opened[-1]
+
+    yield open_on
+    for b in opened:
+        b.page.close()
 
 
 @pytest.fixture()
