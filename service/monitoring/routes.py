@@ -85,7 +85,8 @@ async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: Clie
 
     The log is written asynchronously, so feedback may arrive before its prediction's row is
     committed: on a miss this replica's writer is flushed (rows it holds are committed at once) and
-    the lookup repeated, once more after two flush intervals for a row that another replica holds.
+    the lookup repeated; on a database shared by replicas (not SQLite), once more after two flush
+    intervals, for a row that another replica holds.
     """
     labels = runtime.predictor.labels
     if body.label not in labels:
@@ -94,7 +95,9 @@ async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: Clie
     def store(engine: Engine) -> FeedbackResponse:
         with engine.begin() as connection:
             found = find_prediction(connection, body.request_id, body.item_index)
-        waits = [0.0, min(1.0, 2 * runtime.settings.log_flush_ms / 1000)]
+        waits = [0.0]
+        if engine.dialect.name != "sqlite":  # a database shared by replicas: another one may hold the row
+            waits.append(min(1.0, 2 * runtime.settings.log_flush_ms / 1000))
         while found is None and waits:
             if runtime.writer is not None:
                 runtime.writer.flush(timeout=2.0)
@@ -140,18 +143,20 @@ async def stats(
 ) -> Stats:
     """Aggregates of the request log over a window, computed in the database (admin)."""
     end = _time("until", until) or datetime.now(UTC)
-    start = _time("since", since) or end - WINDOWS[window]
-    if not start < end or end - start > MAX_SPAN:
-        raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
-    current = Window(start, end, model_version)
-    if reference == "previous":
-        ref = current.previous()
-    else:
-        ref_start = _time("reference", reference)
-        assert ref_start is not None
-        if not ref_start < start:
-            raise InvalidQuery("reference must be 'previous' or a time before the window's start")
-        ref = Window(ref_start, start, model_version)
+    try:
+        start = _time("since", since) or end - WINDOWS[window]
+        if not start < end or end - start > MAX_SPAN:
+            raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
+        current = Window(start, end, model_version)
+        if reference == "previous":
+            ref = current.previous()
+        else:
+            ref_start = _time("reference", reference)
+            if ref_start is None or not ref_start < start:
+                raise InvalidQuery("reference must be 'previous' or a time before the window's start")
+            ref = Window(ref_start, start, model_version)
+    except OverflowError:
+        raise InvalidQuery("the window or its reference reaches outside the years 1-9999") from None
     settings = runtime.settings
     labels = runtime.predictor.labels
 

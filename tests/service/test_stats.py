@@ -116,7 +116,13 @@ def test_model_version_filter_and_empty_window(filled: TestClient) -> None:
 
 def test_bad_stats_queries_are_json_errors(client: TestClient) -> None:
     headers = {"X-API-Key": ADMIN}
-    for params in ({"window": "2h"}, {"since": "yesterday"}, {"since": "2026-01-02", "until": "2026-01-01"}):
+    bad = [
+        {"window": "2h"},
+        {"since": "yesterday"},
+        {"since": "2026-01-02", "until": "2026-01-01"},
+        {"until": "0001-01-01"},
+    ]
+    for params in bad:
         response = client.get("/v1/stats", params=params, headers=headers)
         assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
     assert client.get("/v1/stats").status_code == 401

@@ -1,0 +1,203 @@
+"""GET /v1/stats latency at scale: N log rows on SQLite or PostgreSQL, windows of 1 h, 24 h and 7 d.
+
+    python bench/stats_bench.py --engine sqlite --rows 1000000 --lock /tmp/bench.lock
+    python bench/stats_bench.py --engine postgresql --rows 10000000 --lock /tmp/bench.lock
+
+(`--lock` holds the shared machine's benchmark lock only for the timed calls, not while the rows
+are generated.)
+
+Rows are generated inside the database (a recursive CTE on SQLite, generate_series on
+PostgreSQL) spread evenly over the last `--days` days (default 30, so a 7 d window holds ~23% of
+them), with the service's schema and indexes (its Alembic migrations); the indexes are dropped
+while loading and built again after, as a bulk load would. Each window is asked `--repeat` times
+through the real app (TestClient: routing, validation, the same code as a served request) after
+one warm-up call (fewer when a window's calls pass `--budget-s`, at least 3); the table gives
+p50, p99 (of so few calls, the slowest but one or the slowest) and max. The database is deleted afterwards unless
+`--keep`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SQLITE_FILL = """
+INSERT INTO request_log (created_at, request_id, endpoint, item_index, client_key_id, text, text_sha256,
+    text_chars, label, score, model_version, batch_size, queue_wait_ms, latency_ms, status, error_code,
+    explain, sentences, tokens, unknown_tokens)
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :rows - 1),
+r AS (SELECT i, abs(random()) AS a, abs(random()) AS b FROM n)
+SELECT strftime('%Y-%m-%d %H:%M:%f', :end_s - (i * :span_s) / :rows, 'unixepoch') || '000',
+    'r' || i, 'sentiment', 0, 'k' || (a % 4), 'A short review of a film, about this long.', NULL,
+    20 + a % 400, CASE WHEN a % 100 = 0 THEN NULL WHEN b % 2 = 0 THEN 'positive' ELSE 'negative' END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 0.5 + (b % 500) / 1000.0 END,
+    CASE WHEN a % 100 = 0 THEN NULL WHEN i % 2 = 0 THEN 'v1' ELSE 'v2' END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 1 + b % 32 END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE (b % 2000) / 100.0 END,
+    1 + (a % 5000) / 100.0, CASE WHEN a % 100 = 0 THEN 422 ELSE 200 END,
+    CASE WHEN a % 100 = 0 THEN 'invalid_text' END, 0, 0,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 4 + a % 80 END, CASE WHEN a % 100 = 0 THEN NULL ELSE b % 4 END
+FROM r
+"""
+
+POSTGRESQL_FILL = """
+INSERT INTO request_log (created_at, request_id, endpoint, item_index, client_key_id, text, text_sha256,
+    text_chars, label, score, model_version, batch_size, queue_wait_ms, latency_ms, status, error_code,
+    explain, sentences, tokens, unknown_tokens)
+SELECT to_timestamp(:end_s - (i::float8 * :span_s) / :rows), 'r' || i, 'sentiment', 0, 'k' || (a % 4),
+    'A short review of a film, about this long.', NULL,
+    20 + a % 400, CASE WHEN a % 100 = 0 THEN NULL WHEN b % 2 = 0 THEN 'positive' ELSE 'negative' END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 0.5 + (b % 500) / 1000.0 END,
+    CASE WHEN a % 100 = 0 THEN NULL WHEN i % 2 = 0 THEN 'v1' ELSE 'v2' END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 1 + b % 32 END,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE (b % 2000) / 100.0 END,
+    1 + (a % 5000) / 100.0, CASE WHEN a % 100 = 0 THEN 422 ELSE 200 END,
+    CASE WHEN a % 100 = 0 THEN 'invalid_text' END, false, false,
+    CASE WHEN a % 100 = 0 THEN NULL ELSE 4 + a % 80 END, CASE WHEN a % 100 = 0 THEN NULL ELSE b % 4 END
+FROM (SELECT i, (random() * 1e9)::bigint AS a, (random() * 1e9)::bigint AS b
+      FROM generate_series(0, :rows - 1) AS i) AS r
+"""
+
+
+def index_ddl(engine: Engine) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of request_log's indexes (not the primary key)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            query = (
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'index' AND tbl_name = 'request_log' AND sql IS NOT NULL"
+            )
+        else:
+            query = (
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'request_log' AND indexname LIKE 'ix_%'"
+            )
+        return [(name, ddl) for name, ddl in connection.execute(text(query))]
+
+
+def fill(engine: Engine, rows: int, days: float) -> float:
+    started = time.perf_counter()
+    indexes = index_ddl(engine)
+    end_s = time.time()
+    with engine.begin() as connection:
+        for name, _ in indexes:
+            connection.execute(text(f"DROP INDEX {name}"))
+        sql = SQLITE_FILL if engine.dialect.name == "sqlite" else POSTGRESQL_FILL
+        chunk = 1_000_000
+        for offset in range(0, rows, chunk):  # chunks keep the CTE's memory small; times stay evenly spread
+            n = min(chunk, rows - offset)
+            span = days * 86400 * n / rows
+            connection.execute(text(sql), {"rows": n, "end_s": end_s - days * 86400 * offset / rows, "span_s": span})
+        for _, ddl in indexes:
+            connection.execute(text(ddl))
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE request_log"))
+        else:
+            connection.execute(text("ANALYZE"))
+    print(f"indexes: {', '.join(name for name, _ in indexes)}", file=sys.stderr)
+    return time.perf_counter() - started
+
+
+@contextmanager
+def _locked(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite", help="log database")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="log rows to generate")
+    parser.add_argument("--days", type=float, default=30, help="the rows are spread over this many days up to now")
+    parser.add_argument("--repeat", type=int, default=20, help="most calls per window (after one warm-up)")
+    parser.add_argument(
+        "--budget-s", type=float, default=60, help="stop calling a window after this long (at least 3 calls)"
+    )
+    parser.add_argument("--windows", default="1h,24h,7d", help="comma-separated windows")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its path is printed)")
+    parser.add_argument(
+        "--lock", help="take this file's lock (flock) for the timed calls only, not while generating the rows"
+    )
+    args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.config import Settings
+    from service.log import make_engine, upgrade_schema
+
+    root = Path(tempfile.mkdtemp(prefix="stats-bench-", dir="/tmp"))
+    server = None
+    if args.engine == "sqlite":
+        url = f"sqlite:///{root / 'log.db'}"
+    else:
+        from tests.support.pgserver import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+        url = server.create_database("bench")
+    try:
+        engine = make_engine(url, durable=False)
+        upgrade_schema(engine)
+        load_s = fill(engine, args.rows, args.days)
+        engine.dispose()
+        print(f"{args.engine}: {args.rows:,} rows over {args.days:g} days loaded in {load_s:.0f} s", file=sys.stderr)
+        admin = "bench-admin-key"
+        settings = Settings(_env_file=None, database_url=url, admin_keys=[admin], drift_refresh_s=0)  # type: ignore[call-arg]
+        print("\n| engine | rows | window | rows in window | p50 ms | p99 ms | max ms | calls |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        with _locked(args.lock), TestClient(create_app(settings)) as client:
+            for window in args.windows.split(","):
+                times: list[float] = []
+                answer = None
+                window_started = time.monotonic()
+                for i in range(args.repeat + 1):
+                    if len(times) >= 3 and time.monotonic() - window_started > args.budget_s:
+                        break
+                    started = time.perf_counter()
+                    response = client.get("/v1/stats", params={"window": window}, headers={"X-API-Key": admin})
+                    elapsed = (time.perf_counter() - started) * 1000
+                    assert response.status_code == 200, response.text
+                    answer = response.json()
+                    if i:
+                        times.append(elapsed)
+                times.sort()
+                p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+                total = answer["requests"]["total"] if answer else 0
+                print(
+                    f"| {args.engine} | {args.rows:,} | {window} | {total:,} | {statistics.median(times):.0f} "
+                    f"| {p99:.0f} | {times[-1]:.0f} | {len(times)} |",
+                    flush=True,
+                )
+    finally:
+        if server is not None and not args.keep:
+            server.close()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"kept: {url}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
