@@ -211,6 +211,8 @@ class MicroBatcher:
         self, predictor: Predictor, texts: list[str], jobs: list[_Job], started: float
     ) -> tuple[list[Prediction], int]:
         """One forward pass (inference thread): the plain texts, then explanation rows up to the budget."""
+        if not jobs:
+            return predictor.predict(texts), 0  # no explanation waiting: exactly the plain path
         encoded = [predictor.encode(t) for t in texts]
         rows = [e.ids for e in encoded]
         budget = self.explain_pass_tokens
