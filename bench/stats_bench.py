@@ -1,7 +1,6 @@
 """GET /v1/stats latency at scale: N log rows on SQLite or PostgreSQL, windows of 1 h, 24 h and 7 d.
 
-    python bench/stats_bench.py --engine sqlite --rows 1000000 --lock /tmp/bench.lock
-    python bench/stats_bench.py --engine postgresql --rows 10000000 --lock /tmp/bench.lock
+    python bench/stats_bench.py --engine sqlite,postgresql --rows 1000000,10000000 --lock /tmp/bench.lock
 
 (`--lock` holds the shared machine's benchmark lock only for the timed calls, not while the rows
 are generated.)
@@ -12,14 +11,14 @@ them), with the service's schema and indexes (its Alembic migrations); the index
 while loading and built again after, as a bulk load would. Each window is asked `--repeat` times
 through the real app (TestClient: routing, validation, the same code as a served request) after
 one warm-up call (fewer when a window's calls pass `--budget-s`, at least 3); the table gives
-p50, p99 (of so few calls, the slowest but one or the slowest) and max. The database is deleted afterwards unless
-`--keep`.
+p50, p99 (of so few calls, the slowest but one or the slowest) and max. The databases are deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ INSERT INTO request_log (created_at, request_id, endpoint, item_index, client_ke
     text_chars, label, score, model_version, batch_size, queue_wait_ms, latency_ms, status, error_code,
     explain, sentences, tokens, unknown_tokens)
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :rows - 1),
-r AS (SELECT i, abs(random()) AS a, abs(random()) AS b FROM n)
+r AS MATERIALIZED (SELECT i, abs(random()) AS a, abs(random()) AS b FROM n)
 SELECT strftime('%Y-%m-%d %H:%M:%f', :end_s - (i * :span_s) / :rows, 'unixepoch') || '000',
     'r' || i, 'sentiment', 0, 'k' || (a % 4), 'A short review of a film, about this long.', NULL,
     20 + a % 400, CASE WHEN a % 100 = 0 THEN NULL WHEN b % 2 = 0 THEN 'positive' ELSE 'negative' END,
@@ -122,80 +121,90 @@ def _locked(path: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def measure(url: str, label: str, rows: int, args: argparse.Namespace) -> None:
+    """Ask /v1/stats for each window through the real app; print one table row per window."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.config import Settings
+
+    admin = "bench-admin-key"
+    settings = Settings(_env_file=None, database_url=url, admin_keys=[admin], drift_refresh_s=0)  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        for window in args.windows.split(","):
+            times: list[float] = []
+            answer = None
+            window_started = time.monotonic()
+            for i in range(args.repeat + 1):
+                if len(times) >= 3 and time.monotonic() - window_started > args.budget_s:
+                    break
+                started = time.perf_counter()
+                response = client.get("/v1/stats", params={"window": window}, headers={"X-API-Key": admin})
+                elapsed = (time.perf_counter() - started) * 1000
+                assert response.status_code == 200, response.text
+                answer = response.json()
+                if i:
+                    times.append(elapsed)
+            times.sort()
+            p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+            total = answer["requests"]["total"] if answer else 0
+            print(
+                f"| {label} | {rows:,} | {window} | {total:,} | {statistics.median(times):.0f} "
+                f"| {p99:.0f} | {times[-1]:.0f} | {len(times)} |",
+                flush=True,
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite", help="log database")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="log rows to generate")
+    parser.add_argument("--engine", default="sqlite", help="log databases, comma-separated: sqlite, postgresql or both")
+    parser.add_argument("--rows", default="1000000", help="log rows to generate, comma-separated sizes")
     parser.add_argument("--days", type=float, default=30, help="the rows are spread over this many days up to now")
     parser.add_argument("--repeat", type=int, default=20, help="most calls per window (after one warm-up)")
     parser.add_argument(
         "--budget-s", type=float, default=60, help="stop calling a window after this long (at least 3 calls)"
     )
     parser.add_argument("--windows", default="1h,24h,7d", help="comma-separated windows")
-    parser.add_argument("--keep", action="store_true", help="keep the database (its path is printed)")
     parser.add_argument(
         "--lock", help="take this file's lock (flock) for the timed calls only, not while generating the rows"
     )
     args = parser.parse_args()
 
-    from fastapi.testclient import TestClient
-
-    from service.app import create_app
-    from service.config import Settings
     from service.log import make_engine, upgrade_schema
 
     root = Path(tempfile.mkdtemp(prefix="stats-bench-", dir="/tmp"))
     server = None
-    if args.engine == "sqlite":
-        url = f"sqlite:///{root / 'log.db'}"
-    else:
-        from tests.support.pgserver import PostgresServer
-
-        server = PostgresServer()
-        server.start()
-        url = server.create_database("bench")
+    databases: list[tuple[str, str, int]] = []  # (engine, url, rows): all generated before any is timed
     try:
-        engine = make_engine(url, durable=False)
-        upgrade_schema(engine)
-        load_s = fill(engine, args.rows, args.days)
-        engine.dispose()
-        print(f"{args.engine}: {args.rows:,} rows over {args.days:g} days loaded in {load_s:.0f} s", file=sys.stderr)
-        admin = "bench-admin-key"
-        settings = Settings(_env_file=None, database_url=url, admin_keys=[admin], drift_refresh_s=0)  # type: ignore[call-arg]
-        print("\n| engine | rows | window | rows in window | p50 ms | p99 ms | max ms | calls |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        with _locked(args.lock), TestClient(create_app(settings)) as client:
-            for window in args.windows.split(","):
-                times: list[float] = []
-                answer = None
-                window_started = time.monotonic()
-                for i in range(args.repeat + 1):
-                    if len(times) >= 3 and time.monotonic() - window_started > args.budget_s:
-                        break
-                    started = time.perf_counter()
-                    response = client.get("/v1/stats", params={"window": window}, headers={"X-API-Key": admin})
-                    elapsed = (time.perf_counter() - started) * 1000
-                    assert response.status_code == 200, response.text
-                    answer = response.json()
-                    if i:
-                        times.append(elapsed)
-                times.sort()
-                p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
-                total = answer["requests"]["total"] if answer else 0
-                print(
-                    f"| {args.engine} | {args.rows:,} | {window} | {total:,} | {statistics.median(times):.0f} "
-                    f"| {p99:.0f} | {times[-1]:.0f} | {len(times)} |",
-                    flush=True,
-                )
-    finally:
-        if server is not None and not args.keep:
-            server.close()
-        if not args.keep:
-            import shutil
+        for engine_name in args.engine.split(","):
+            for rows in (int(n) for n in args.rows.split(",")):
+                if engine_name == "sqlite":
+                    url = f"sqlite:///{root / f'log-{rows}.db'}"
+                else:
+                    if server is None:
+                        from tests.support.pgserver import PostgresServer
 
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"kept: {url}", file=sys.stderr)
+                        server = PostgresServer()
+                        server.start()
+                    url = server.create_database(f"bench_{rows}")
+                engine = make_engine(url, durable=False)
+                upgrade_schema(engine)
+                load_s = fill(engine, rows, args.days)
+                engine.dispose()
+                print(f"{engine_name}: {rows:,} rows over {args.days:g} days loaded in {load_s:.0f} s", file=sys.stderr)
+                databases.append((engine_name, url, rows))
+        print("\n| engine | rows | window | rows in window | p50 ms | p99 ms | max ms | calls |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+        with _locked(args.lock):
+            for engine_name, url, rows in databases:
+                measure(url, engine_name, rows, args)
+    finally:
+        if server is not None:
+            server.close()
+        import shutil
+
+        if not os.environ.get("STATS_BENCH_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)  # the big databases go
     return 0
 
 

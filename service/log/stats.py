@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Float, Integer, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, Integer, Select, and_, bindparam, case, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -83,11 +84,22 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def in_window(window: Window) -> ColumnElement[bool]:
-    condition = and_(LOG.created_at >= window.start, LOG.created_at < window.end)
-    if window.model_version is not None:
-        condition = and_(condition, LOG.model_version == window.model_version)
-    return condition
+# The queries are built once and bound to each window's times (building a CASE of 28 branches per
+# call cost more than running it on a small window).
+START = bindparam("start", type_=LOG.created_at.type)
+END = bindparam("end", type_=LOG.created_at.type)
+VERSION = bindparam("version", type_=LOG.model_version.type)
+INTERVAL = bindparam("interval", type_=Integer())
+
+
+def in_window(versioned: bool) -> ColumnElement[bool]:
+    condition = and_(LOG.created_at >= START, LOG.created_at < END)
+    return and_(condition, LOG.model_version == VERSION) if versioned else condition
+
+
+def bound(window: Window, **extra: Any) -> dict[str, Any]:
+    """The parameters of a query built by `in_window`."""
+    return {"start": window.start, "end": window.end, "version": window.model_version, **extra}
 
 
 def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:
@@ -99,25 +111,43 @@ PREDICTED = LOG.label.is_not(None)  # rows that were predicted (an item's error 
 UNKNOWN_RATE = cast(LOG.unknown_tokens, Float) / LOG.tokens
 
 
-def histogram(
-    connection: Connection,
-    window: Window,
-    column: ColumnElement[Any],
-    edges: Sequence[float],
-    *,
-    where: ColumnElement[bool] = PREDICTED,
-) -> dict[str, Any]:
-    """Counts per bin of `column` over the window's rows, with each bin's sum, smallest and largest value."""
-    bucket = bucket_of(column, edges).label("bucket")
-    query = (
+@dataclass(frozen=True)
+class Binned:
+    column: ColumnElement[Any]
+    edges: tuple[float, ...]
+    where: ColumnElement[bool]  # the rows that have a value
+
+
+BINNED = {
+    "score": Binned(LOG.score, tuple(SCORE_EDGES), PREDICTED),
+    "text_length": Binned(LOG.text_chars, tuple(TEXT_LENGTH_EDGES), PREDICTED),
+    "unknown_token_rate": Binned(UNKNOWN_RATE, tuple(UNKNOWN_RATE_EDGES), LOG.tokens > 0),
+    "latency_ms": Binned(LOG.latency_ms, tuple(LATENCY_EDGES_MS), LOG.latency_ms.is_not(None)),
+    "queue_wait_ms": Binned(LOG.queue_wait_ms, tuple(LATENCY_EDGES_MS), LOG.queue_wait_ms.is_not(None)),
+    "batch_size": Binned(LOG.batch_size, tuple(BATCH_SIZE_EDGES), LOG.batch_size.is_not(None)),
+}
+
+
+@cache
+def _histogram_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+    figure = BINNED[name]
+    bucket = bucket_of(figure.column, figure.edges).label("bucket")
+    column = figure.column
+    return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(window), where)
+        .where(in_window(versioned), figure.where, column.is_not(None))
         .group_by(bucket)
     )
+
+
+def histogram(connection: Connection, window: Window, name: str) -> dict[str, Any]:
+    """Counts per bin of a `BINNED` figure over the window's rows, with each bin's sum, smallest and largest value."""
+    edges = BINNED[name].edges
     bins = len(edges) - 1
     counts, lows, highs = [0] * bins, [0.0] * bins, [0.0] * bins
     total = 0.0
-    for b, count, value_sum, value_min, value_max in connection.execute(query):
+    query = _histogram_query(name, window.model_version is not None)
+    for b, count, value_sum, value_min, value_max in connection.execute(query, bound(window)):
         counts[b], lows[b], highs[b] = int(count), float(value_min), float(value_max)
         total += float(value_sum or 0)
     n = sum(counts)
@@ -149,16 +179,22 @@ def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.
     return answer
 
 
+@cache
+def _series_query(versioned: bool) -> Select[*tuple[Any, ...]]:
+    bucket = (epoch_seconds(LOG.created_at) // INTERVAL).label("bucket")
+    errors = func.sum(case((LOG.status >= 400, 1), else_=0))
+    return select(bucket, func.count(), errors).where(in_window(versioned)).group_by(bucket)
+
+
 def series(connection: Connection, window: Window, interval_s: int) -> dict[str, Any]:
     """Rows and error rows per interval (aligned to multiples of the interval since the epoch, UTC).
 
     Every interval that overlaps the window is present, zero when empty; the first and the last
     may be partly outside the window (only rows inside it are counted).
     """
-    bucket = (epoch_seconds(LOG.created_at) // interval_s).label("bucket")
-    errors = func.sum(case((LOG.status >= 400, 1), else_=0))
-    query = select(bucket, func.count(), errors).where(in_window(window)).group_by(bucket)
-    found = {int(b): (int(c), int(e or 0)) for b, c, e in connection.execute(query)}
+    query = _series_query(window.model_version is not None)
+    rows = connection.execute(query, bound(window, interval=interval_s))
+    found = {int(b): (int(c), int(e or 0)) for b, c, e in rows}
     first = int(window.start.timestamp()) // interval_s
     last = -(-int(window.end.timestamp()) // interval_s)
     points = []
@@ -172,17 +208,22 @@ def series(connection: Connection, window: Window, interval_s: int) -> dict[str,
     }
 
 
-def grouped_counts(connection: Connection, window: Window, column: ColumnElement[Any]) -> dict[str, int]:
-    query = select(column, func.count()).where(in_window(window), column.is_not(None)).group_by(column)
-    return {str(key): int(count) for key, count in connection.execute(query)}
+GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
 
 
-def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str, str, str, int]]:
-    """(model version, predicted, true label, count) for feedback on the window's predictions.
+@cache
+def _grouped_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+    column = GROUPED[name]
+    return select(column, func.count()).where(in_window(versioned), column.is_not(None)).group_by(column)
 
-    Each feedback row joins the newest predicted log row of its request id and item (a client's
-    retry logs the same request id twice).
-    """
+
+def grouped_counts(connection: Connection, window: Window, name: str) -> dict[str, int]:
+    query = _grouped_query(name, window.model_version is not None)
+    return {str(key): int(count) for key, count in connection.execute(query, bound(window))}
+
+
+@cache
+def _feedback_query(versioned: bool) -> Select[*tuple[Any, ...]]:
     other = RequestLogRow.__table__.alias("other")
     newest = (
         select(func.max(other.c.id))
@@ -195,14 +236,23 @@ def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str
         .scalar_subquery()
     )
     version = func.coalesce(LOG.model_version, "")
-    query = (
+    return (
         select(version, LOG.label, FEEDBACK.label, func.count())
         .select_from(FeedbackRow.__table__.join(RequestLogRow.__table__, LOG.id == newest))
         # Feedback comes after its prediction: its own index narrows the rows to join first.
-        .where(FEEDBACK.created_at >= window.start, in_window(window))
+        .where(FEEDBACK.created_at >= START, in_window(versioned))
         .group_by(version, LOG.label, FEEDBACK.label)
     )
-    return [(str(v), str(p), str(t), int(n)) for v, p, t, n in connection.execute(query)]
+
+
+def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str, str, str, int]]:
+    """(model version, predicted, true label, count) for feedback on the window's predictions.
+
+    Each feedback row joins the newest predicted log row of its request id and item (a client's
+    retry logs the same request id twice).
+    """
+    query = _feedback_query(window.model_version is not None)
+    return [(str(v), str(p), str(t), int(n)) for v, p, t, n in connection.execute(query, bound(window))]
 
 
 def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str]) -> dict[str, Any]:
@@ -240,24 +290,20 @@ def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str
 def drift_histograms(connection: Connection, window: Window) -> dict[str, dict[str, int] | list[int]]:
     """The four distributions that drift compares: label counts and three binned features."""
     return {
-        "label_mix": grouped_counts(connection, window, LOG.label),
-        "score": histogram(connection, window, LOG.score, SCORE_EDGES)["counts"],
-        "text_length": histogram(connection, window, LOG.text_chars, TEXT_LENGTH_EDGES)["counts"],
-        "unknown_token_rate": histogram(connection, window, UNKNOWN_RATE, UNKNOWN_RATE_EDGES, where=LOG.tokens > 0)[
-            "counts"
-        ],
+        "label_mix": grouped_counts(connection, window, "label"),
+        "score": histogram(connection, window, "score")["counts"],
+        "text_length": histogram(connection, window, "text_length")["counts"],
+        "unknown_token_rate": histogram(connection, window, "unknown_token_rate")["counts"],
     }
 
 
 def window_stats(connection: Connection, window: Window, *, labels: Sequence[str]) -> dict[str, Any]:
     """Every figure of `/v1/stats` except drift, for one window."""
     interval = interval_for(window.seconds)
-    score = histogram(connection, window, LOG.score, SCORE_EDGES)
-    length = histogram(connection, window, LOG.text_chars, TEXT_LENGTH_EDGES)
-    unknown = histogram(connection, window, UNKNOWN_RATE, UNKNOWN_RATE_EDGES, where=LOG.tokens > 0)
-    latency = histogram(connection, window, LOG.latency_ms, LATENCY_EDGES_MS, where=LOG.latency_ms.is_not(None))
-    wait = histogram(connection, window, LOG.queue_wait_ms, LATENCY_EDGES_MS, where=LOG.queue_wait_ms.is_not(None))
-    batch = histogram(connection, window, LOG.batch_size, BATCH_SIZE_EDGES, where=LOG.batch_size.is_not(None))
+    score, length, unknown, latency, wait, batch = (
+        histogram(connection, window, name)
+        for name in ("score", "text_length", "unknown_token_rate", "latency_ms", "queue_wait_ms", "batch_size")
+    )
     return {
         "window": {
             "start": iso(window.start),
@@ -266,14 +312,14 @@ def window_stats(connection: Connection, window: Window, *, labels: Sequence[str
             "model_version": window.model_version,
         },
         "requests": series(connection, window, interval),
-        "labels": grouped_counts(connection, window, LOG.label),
+        "labels": grouped_counts(connection, window, "label"),
         "score_histogram": {"edges": score["edges"], "counts": score["counts"]},
         "text_length": {"edges": length["edges"], "counts": length["counts"]},
         "unknown_token_rate": {"mean": unknown["mean"], "edges": unknown["edges"], "counts": unknown["counts"]},
         "latency_ms": percentiles(latency),
         "queue_wait_ms": percentiles(wait),
         "batch_size": {"edges": batch["edges"], "counts": batch["counts"], "mean": batch["mean"]},
-        "errors_by_code": grouped_counts(connection, window, LOG.error_code),
+        "errors_by_code": grouped_counts(connection, window, "error_code"),
         "feedback": feedback_summary(feedback_confusion(connection, window), labels),
     }
 

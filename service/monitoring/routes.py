@@ -41,7 +41,9 @@ class InvalidLabel(ServiceError):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Refresh the drift gauges in the background (runs inside the app's lifespan, after the log opens)."""
     runtime: Runtime = app.state.runtime
-    gauges = DriftGauges(runtime.metrics.registry)
+    gauges = getattr(app.state, "drift_gauges", None)
+    if gauges is None:  # once per app: a lifespan may run again (tests), the registry keeps its gauges
+        gauges = app.state.drift_gauges = DriftGauges(runtime.metrics.registry)
     task = None
     if runtime.settings.drift_refresh_s > 0:
         task = asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges")
