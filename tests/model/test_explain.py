@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import load_predictor, normalize, tokenize
-from model.offsets import tokenize_with_offsets
+from model.offsets import normalize_with_offsets, tokenize_with_offsets
 from model.sentences import split_sentences
 from model.tokenizer import _TAG
 
@@ -42,14 +42,17 @@ texts = st.lists(st.one_of(st.text(), st.sampled_from(TRICKY)), max_size=8).map(
 @settings(max_examples=400, deadline=None)
 @given(texts)
 def test_token_offsets_index_the_original_text(text: str) -> None:
+    assert normalize_with_offsets(text).string == normalize(text)  # every stage replayed exactly
     spans = tokenize_with_offsets(text)
     assert [s.text for s in spans] == tokenize(text)  # the very tokens the model reads
     previous = (0, 0)
     for s in spans:
         assert 0 <= s.start < s.end <= len(text)
         assert (s.start, s.end) >= previous and s.end >= previous[1]  # in order
-        # what the writer typed there normalises to the token (a final sigma may depend on what follows)
-        assert s.text.replace("ς", "σ") in normalize(text[s.start : s.end]).replace("ς", "σ")
+        # What the writer typed there normalises to the token. Out of context, a final sigma may
+        # change and "N'T" may split off ("0N'T_" is one token, "0N'T" alone two).
+        typed, token = normalize(text[s.start : s.end]).replace("ς", "σ"), s.text.replace("ς", "σ")
+        assert token in typed or token in typed.replace(" ", "")
         previous = (s.start, s.end)
 
 
