@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from model import Predictor
 from service.batcher import MicroBatcher
 from service.config import Settings
+from service.console import web_router
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, open_database
 from service.middleware import RequestContextMiddleware
@@ -99,11 +100,14 @@ def create_app(
         version="1.0.0",
         summary="Embedding + BiLSTM sentiment predictions with micro-batching and a SQL request log.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by web_router: FastAPI's own /docs needs a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(monitoring_router)
+    app.include_router(web_router(runtime.settings, title=app.title))
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body read")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="admin keys")
+    console: bool = Field(True, description="serve the web console at /console (its API calls need keys as usual)")
     log_text: Literal["full", "hash", "none"] = Field("full", description="what the log keeps of each text")
     log_mode: Literal["async", "durable"] = Field("async", description="answer before or after the row commits")
     log_flush_ms: int = Field(100, ge=1, le=60_000, description="longest a row waits before it is written")

@@ -37,6 +37,9 @@ ROUTES = frozenset(
         "/readyz",
         "/metrics",
         "/docs",
+        "/console",
+        "/console/monitor",
+        "/console/review",
         "/openapi.json",
     }
 )

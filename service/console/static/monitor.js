@@ -1,0 +1,208 @@
+/* Monitor: the /v1/stats figures over a chosen window as charts (Chart.js), drift flagged. */
+"use strict";
+
+(() => {
+  const { api, el, show, fmt, pct, utc, fail } = Console;
+  const REFRESH_MS = 15000;
+  const charts = {};
+  const knownVersions = new Set();
+  let timer = null;
+  let loading = false;
+
+  const COLORS = ["#1f6feb", "#cf222e", "#1f883d", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#57606a"];
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+
+  async function start() {
+    const info = await api("/v1/model");
+    if (info.ok) addVersion(info.data.version);
+    document.getElementById("monitor-form").addEventListener("submit", (e) => { e.preventDefault(); load(e); });
+    for (const id of ["window", "version"]) document.getElementById(id).addEventListener("change", load);
+    document.getElementById("auto").addEventListener("change", schedule);
+    await load(new Event("start"));
+  }
+
+  function addVersion(v) {
+    if (!v || knownVersions.has(v)) return;
+    knownVersions.add(v);
+    document.getElementById("version").append(el("option", { value: v, text: v }));
+  }
+
+  function schedule() {
+    clearInterval(timer);
+    if (document.getElementById("auto").checked) timer = setInterval(() => load(), REFRESH_MS);
+  }
+
+  async function load(event) {
+    // The timer skips a hidden tab: no queries on the log for a page nobody is looking at.
+    if (loading || (event === undefined && document.hidden)) return;
+    loading = true;
+    try {
+      const params = new URLSearchParams({ window: document.getElementById("window").value });
+      const version = document.getElementById("version").value;
+      if (version) params.set("model_version", version);
+      const result = await api("/v1/stats?" + params);
+      if (!result.ok) {
+        clearInterval(timer);
+        document.getElementById("monitor-body").hidden = true;
+        return fail(result, "Monitor", "monitor-error");
+      }
+      show("monitor-error", "");
+      document.getElementById("monitor-body").hidden = false;
+      render(result.data);
+      schedule();
+    } finally {
+      loading = false;
+    }
+  }
+
+  function render(s) {
+    const w = s.window || {};
+    document.getElementById("window-line").textContent =
+      "From " + utc(w.start) + " to " + utc(w.end) + " · interval " + duration(w.interval_s) +
+      " · model " + (w.model_version || "all versions") + " · updated " + utc(new Date().toISOString());
+    for (const v of s.feedback?.by_version || []) addVersion(v.model_version);
+    renderDrift(s.drift);
+    renderTiles(s);
+    const total = s.requests?.total || 0;
+    show("monitor-empty", total ? "" :
+      "No predictions in this window. Send some from the Try page (or POST /v1/sentiment), or choose a longer window.");
+
+    const series = s.requests?.series || [];
+    chart("chart-requests", "bar", series.map((p) => tick(p.t, w.interval_s)), [
+      { label: "requests", data: series.map((p) => p.count), backgroundColor: COLORS[0] },
+      { label: "errors", data: series.map((p) => p.errors), backgroundColor: COLORS[1] },
+    ], { scales: { x: { stacked: false, title: { display: true, text: "interval start (UTC)" } }, y: { beginAtZero: true, ticks: { precision: 0 } } } });
+
+    const labels = Object.entries(s.labels || {});
+    chart("chart-labels", "bar", labels.map(([k]) => k), [
+      { label: "predictions", data: labels.map(([, v]) => v), backgroundColor: labels.map(([k], i) => labelColor(k, i)) },
+    ], { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } });
+
+    histogram("chart-scores", s.score_histogram, "predictions", COLORS[4], 2);
+    histogram("chart-length", s.text_length, "texts", COLORS[6], 0);
+    histogram("chart-unknown", s.unknown_token_rate, "texts", COLORS[3], 2);
+    histogram("chart-batch", s.batch_size, "texts", COLORS[2], 0);
+
+    const lat = s.latency_ms || {}, queue = s.queue_wait_ms || {};
+    const keys = ["p50", "p90", "p99", "max"];
+    chart("chart-latency", "bar", keys, [
+      { label: "latency", data: keys.map((k) => lat[k] ?? null), backgroundColor: COLORS[0] },
+      { label: "queue wait", data: keys.map((k) => queue[k] ?? null), backgroundColor: COLORS[7] },
+    ], { scales: { y: { beginAtZero: true, title: { display: true, text: "ms" } } } });
+
+    renderErrors(s.errors_by_code || {});
+    renderFeedback(s.feedback);
+  }
+
+  function renderTiles(s) {
+    const total = s.requests?.total || 0, errors = s.requests?.errors || 0;
+    const tiles = [
+      ["Requests", fmt(total, 0), "texts served in the window"],
+      ["Errors", fmt(errors, 0), total ? pct(errors / total) + " of requests" : "no requests"],
+      ["Latency p50", fmt(s.latency_ms?.p50, 1) + " ms", "p99 " + fmt(s.latency_ms?.p99, 1) + " ms · max " + fmt(s.latency_ms?.max, 1) + " ms"],
+      ["Queue wait p99", fmt(s.queue_wait_ms?.p99, 1) + " ms", "p50 " + fmt(s.queue_wait_ms?.p50, 1) + " ms"],
+      ["Mean batch size", fmt(s.batch_size?.mean, 1), "texts per forward pass"],
+      ["Unknown-token rate", s.unknown_token_rate?.mean == null ? "—" : pct(s.unknown_token_rate.mean), "mean share of words not in the vocabulary"],
+      ["Feedback", fmt(s.feedback?.count || 0, 0), "reviewed predictions"],
+      ["Accuracy", s.feedback?.accuracy == null ? "—" : pct(s.feedback.accuracy), "of reviewed predictions"],
+    ];
+    const box = document.getElementById("tiles");
+    box.replaceChildren(...tiles.map(([name, value, hint]) =>
+      el("div", { class: "tile", "data-tile": name },
+        el("div", { class: "tile-name", text: name }), el("div", { class: "tile-value", text: value }),
+        el("div", { class: "tile-hint", text: hint }))));
+  }
+
+  function renderDrift(d) {
+    const box = document.getElementById("drift");
+    box.replaceChildren();
+    if (!d) { box.hidden = true; return; }
+    box.hidden = false;
+    box.className = "card drift " + (d.drift ? "alert" : "ok");
+    const ref = d.reference || {};
+    box.append(el("h2", { text: d.drift ? "Drift detected" : "No drift detected" }),
+      el("p", { class: "small", text: (d.method || "") + ", drift at ≥ " + d.threshold + " · reference " +
+        utc(ref.start) + " to " + utc(ref.end) + " vs the window above" }));
+    const rows = Object.entries(d.features || {}).map(([name, f]) =>
+      el("tr", { class: f.drift ? "drifted" : "" },
+        el("td", { text: name.replaceAll("_", " ") }),
+        el("td", { text: f.distance == null ? "not enough data" : fmt(f.distance, 3) }),
+        el("td", { text: f.drift ? "DRIFT" : "ok" }),
+        el("td", { text: fmt(f.reference_rows, 0) + " / " + fmt(f.current_rows, 0) })));
+    box.append(el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, el("th", { text: "feature" }), el("th", { text: "distance" }),
+        el("th", { text: "state" }), el("th", { text: "rows (reference / current)" }))),
+      el("tbody", {}, ...rows))));
+  }
+
+  function renderErrors(byCode) {
+    const entries = Object.entries(byCode);
+    const box = document.getElementById("errors-table");
+    if (!entries.length) { box.replaceChildren(el("p", { class: "empty", text: "No errors in this window." })); return; }
+    box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "code" }), el("th", { text: "count" }))),
+      el("tbody", {}, ...entries.map(([c, n]) => el("tr", {}, el("td", { class: "mono", text: c }), el("td", { text: fmt(n, 0) }))))));
+  }
+
+  function renderFeedback(f) {
+    const box = document.getElementById("feedback");
+    if (!f || !f.count) {
+      box.replaceChildren(el("p", { class: "empty", text:
+        "No feedback in this window yet. Confirm or correct predictions on the Review page (or POST /v1/feedback) and accuracy appears here." }));
+      return;
+    }
+    const parts = [el("p", {}, "Accuracy ", el("strong", { id: "accuracy", text: pct(f.accuracy) }),
+      " over " + fmt(f.count, 0) + " reviewed predictions.")];
+    for (const v of f.by_version || []) {
+      const classes = Object.entries(v.per_class || {});
+      parts.push(el("h3", { text: "Model " + v.model_version + ": accuracy " + pct(v.accuracy) + " (" + fmt(v.count, 0) + ")" }));
+      parts.push(el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, el("th", { text: "label" }), el("th", { text: "precision" }), el("th", { text: "recall" }), el("th", { text: "support" }))),
+        el("tbody", {}, ...classes.map(([name, c]) => el("tr", {}, el("td", { text: name }), el("td", { text: pct(c.precision) }),
+          el("td", { text: pct(c.recall) }), el("td", { text: fmt(c.support, 0) })))))));
+      const cm = v.confusion;
+      if (cm && cm.labels) {
+        parts.push(el("div", { class: "table-wrap" }, el("table", { class: "confusion" },
+          el("caption", { text: "Confusion matrix: rows = reviewed label, columns = predicted label" }),
+          el("thead", {}, el("tr", {}, el("th", { text: "" }), ...cm.labels.map((l) => el("th", { text: "pred " + l })))),
+          el("tbody", {}, ...cm.matrix.map((row, i) => el("tr", {}, el("th", { text: cm.labels[i] }),
+            ...row.map((n, j) => el("td", { class: i === j ? "diag" : n ? "off" : "", text: fmt(n, 0) }))))))));
+      }
+    }
+    box.replaceChildren(...parts);
+  }
+
+  function histogram(id, h, what, color, digits) {
+    if (!h || !h.edges) return chart(id, "bar", [], []);
+    const names = h.counts.map((_, i) => fmt(h.edges[i], digits) + "–" + fmt(h.edges[i + 1], digits));
+    chart(id, "bar", names, [{ label: what, data: h.counts, backgroundColor: color }],
+      { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } });
+  }
+
+  function chart(id, type, labels, datasets, options = {}) {
+    const existing = charts[id];
+    if (existing && existing.config.type === type) {
+      existing.data.labels = labels;
+      existing.data.datasets = datasets;
+      existing.update("none");
+      return;
+    }
+    if (existing) existing.destroy();
+    charts[id] = new Chart(document.getElementById(id), { type, data: { labels, datasets }, options });
+  }
+
+  function labelColor(name, i) { return /neg/i.test(name) ? COLORS[1] : /pos/i.test(name) ? COLORS[2] : COLORS[i % COLORS.length]; }
+
+  function tick(t, intervalS) {
+    const iso = new Date(t).toISOString();
+    return intervalS >= 86400 ? iso.slice(5, 10) : intervalS >= 3600 ? iso.slice(5, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16);
+  }
+
+  function duration(s) {
+    if (!s) return "—";
+    return s % 86400 === 0 ? s / 86400 + " d" : s % 3600 === 0 ? s / 3600 + " h" : s % 60 === 0 ? s / 60 + " min" : s + " s";
+  }
+
+  Console.init({ admin: true, start });
+})();
