@@ -17,6 +17,7 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, make_engine, upgrade_schema
 from service.middleware import RequestContextMiddleware
+from service.oip import router as oip_router
 from service.routes import fast_predict_one, reload, router
 from service.runtime import Runtime
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(oip_router)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,

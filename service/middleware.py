@@ -35,8 +35,34 @@ ROUTES = frozenset(
         "/metrics",
         "/docs",
         "/openapi.json",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
     }
 )
+# Paths with parameters are counted under their template, so the label set stays bounded.
+ROUTE_TEMPLATES = tuple(
+    (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"), template)  # no other metacharacters
+    for template in (
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/models/{name}/versions/{version}/infer",
+    )
+)
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a path: itself when it is a route, its template, or "other"."""
+    if path in ROUTES:
+        return path
+    if path.startswith("/v2/"):
+        for pattern, template in ROUTE_TEMPLATES:
+            if pattern.match(path):
+                return template
+    return "other"
 
 
 FastPath = Callable[[Scope, bytes], Awaitable["tuple[int, bytes, dict[str, str]] | None"]]
@@ -70,7 +96,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {}).update(request_id=request_id, started=started)
-        route = scope["path"] if scope["path"] in ROUTES else "other"
+        route = route_label(scope["path"])
         status_holder = [500]
         header = (b"x-request-id", request_id.encode())
 
