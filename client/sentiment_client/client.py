@@ -1,4 +1,4 @@
-"""`SentimentClient`: the blocking client (one pooled `httpx.Client`, thread-safe)."""
+"""`SentimentClient`: the blocking client (one pooled `httpx.Client`)."""
 
 from __future__ import annotations
 
