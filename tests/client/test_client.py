@@ -135,3 +135,19 @@ def test_async_client(server: ServerProcess) -> None:
         assert isinstance(first, Prediction) and first.probabilities == single.probabilities
 
     asyncio.run(run())
+
+
+def test_explain_and_sentences_options(server: ServerProcess) -> None:
+    request = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]["SentimentRequest"]
+    if "explain" not in request["properties"]:
+        pytest.skip("this server has no explain / sentences options (issue 11)")
+    text = "Good movie. Awful plot!"
+    with SentimentClient(server.url, api_key=USER) as client:
+        single = client.predict(text, explain=True, sentences=True)
+        batch = client.predict_batch([text, "good"], explain=True)
+    assert single.explanation is not None and single.sentences is not None
+    assert [text[t.start : t.end].lower() for t in single.explanation.tokens] == [
+        t.text for t in single.explanation.tokens
+    ]
+    assert single.sentences[0].start == 0 and single.sentences[-1].end <= len(text)
+    assert all(isinstance(r, Prediction) and r.explanation is not None and r.sentences is None for r in batch)
