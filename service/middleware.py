@@ -109,11 +109,11 @@ class RequestContextMiddleware:
         try:
             read = await self._bounded_body(scope, receive)
             if read is None:
-                await _send_json(
-                    send_with_id,
-                    413,
-                    error_body("body_too_large", f"request body over {self.max_body_bytes} bytes", request_id),
-                )
+                message = f"request body over {self.max_body_bytes} bytes"
+                body_413 = error_body("body_too_large", message, request_id)
+                if scope["path"].startswith("/v2/"):  # the Open Inference Protocol's error shape
+                    body_413 = {"error": message, "code": "body_too_large", "request_id": request_id}
+                await _send_json(send_with_id, 413, body_413)
                 return
             body, body_receive = read
             fast = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None

@@ -166,6 +166,7 @@ def test_other_errors_keep_the_protocols_shape(client: TestClient) -> None:
         (client.get("/v2/models/other"), 404, "model_not_found"),
         (client.get("/v2/models/other/ready"), 404, "model_not_found"),
         (client.get("/v2/nowhere"), 404, "not_found"),
+        (client.post(INFER, content=b"x" * 2_000_001), 413, "body_too_large"),
     ]
     for response, status, code in cases:
         assert response.status_code == status, response.text
