@@ -66,6 +66,8 @@ class AsyncSentimentClient:
     ) -> list[Prediction | ItemError]:
         """Classify any number of texts, in requests within the service's limits; results in order."""
         items = list(texts)
+        if not items:
+            return []
         parts = list(_core.chunks(items, await self._batch_limit(), self.max_batch_bytes))
         gate = asyncio.Semaphore(self.concurrency)
 

@@ -73,6 +73,8 @@ class SentimentClient:
         of several is sent as `{request_id}.{k}`.
         """
         items = list(texts)
+        if not items:
+            return []
         parts = list(_core.chunks(items, self._batch_limit(), self.max_batch_bytes))
         results: list[Prediction | ItemError] = []
         for k, (_, chunk) in enumerate(parts):

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 CLIENT = Path(__file__).resolve().parents[2] / "client"
@@ -36,3 +37,14 @@ def test_its_only_dependency_is_httpx() -> None:
     project = tomllib.loads((CLIENT / "pyproject.toml").read_text())["project"]
     assert project["name"] == "sentiment-client"
     assert [d.split(">")[0].split("=")[0] for d in project["dependencies"]] == ["httpx"]
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    from email.utils import format_datetime
+
+    from sentiment_client.errors import parse_retry_after
+
+    assert parse_retry_after("3") == 3.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 < (parse_retry_after(later) or 0) <= 30
+    assert parse_retry_after(format_datetime(datetime(2000, 1, 1, tzinfo=UTC), usegmt=True)) == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sentiment_client import ConnectionFailed, Overloaded, Prediction, RetryEvent, SentimentClient
+from sentiment_client import AsyncSentimentClient, ConnectionFailed, Overloaded, Prediction, RetryEvent, SentimentClient
 
 from tests.conftest import make_artifact
 from tests.e2e.conftest import ADMIN, ServerProcess, free_port
@@ -117,3 +118,21 @@ def test_503_raises_overloaded_after_the_last_retry_and_caps_retry_after(slow_se
     assert (error.status, error.code) == (503, "overloaded") and error.retry_after is not None
     assert error.retry_after >= 1 and len(events) == 1 and events[0].delay <= 0.055
     assert elapsed < error.retry_after  # the cap, not the server's Retry-After, set the wait
+
+
+def test_async_client_retries_and_raises_the_same_way() -> None:
+    events: list[RetryEvent] = []
+
+    async def run() -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        async with AsyncSentimentClient(url, retries=2, backoff=0.01, on_retry=events.append) as client:
+            assert await client.predict_batch([]) == []
+            with pytest.raises(ConnectionFailed) as failed:
+                await client.predict("good", request_id="async-retry-1")
+        assert failed.value.request_id == "async-retry-1"
+
+    asyncio.run(run())
+    assert [(e.attempt, e.request_id, e.status) for e in events] == [
+        (1, "async-retry-1", None),
+        (2, "async-retry-1", None),
+    ]
