@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import httpx
 import pytest
@@ -27,9 +28,15 @@ pytestmark = pytest.mark.e2e
 TEXTS = ["good movie", "awful plot", "", "the plot was fine", "bad !", "great great", "poor", "not good", "movie ."]
 
 
-def logged(server: ServerProcess, request_id: str) -> list[dict[str, object]]:
-    response = httpx.get(f"{server.url}/v1/requests", params={"limit": 1000}, headers={"X-API-Key": ADMIN})
-    return [row for row in response.json()["rows"] if row["request_id"] == request_id]
+def logged(server: ServerProcess, request_id: str, rows: int) -> list[dict[str, object]]:
+    """The request's log rows, newest first, once all `rows` are written (the log is written off the request path)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(f"{server.url}/v1/requests", params={"limit": 1000}, headers={"X-API-Key": ADMIN})
+        found = [row for row in response.json()["rows"] if row["request_id"] == request_id]
+        if len(found) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def test_predict_answers_as_the_http_api_does(server: ServerProcess) -> None:
@@ -66,7 +73,7 @@ def test_predict_batch_splits_over_the_limit_and_keeps_order(server: ServerProce
     # 9 texts with a limit of 4: three requests, ids suffixed in order, item indexes within each
     ids = [(r.request_id, r.item_index) for r in results]
     assert ids == [(f"job-7.{i // MAX_BATCH_ITEMS}", i % MAX_BATCH_ITEMS) for i in range(len(TEXTS))]
-    assert [row["item_index"] for row in logged(server, "job-7.1")] == [3, 2, 1, 0]  # newest first
+    assert [row["item_index"] for row in logged(server, "job-7.1", rows=4)] == [3, 2, 1, 0]  # newest first
 
 
 def test_predict_batch_also_splits_by_body_size(server: ServerProcess) -> None:
