@@ -60,14 +60,14 @@ def test_connection_failed_after_the_last_retry() -> None:
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A big, slow model, one text per forward pass and a queue of four: easy to fill for real."""
+    """A big, slow model, one text per forward pass and a queue of eight: easy to fill for real."""
     root = tmp_path_factory.mktemp("slow")
     artifact = make_artifact(root / "artifact", hidden=256, max_tokens=4000)
     env = {
         "SENTIMENT_MODEL_DIR": str(artifact),
-        "SENTIMENT_MAX_QUEUE": "4",
+        "SENTIMENT_MAX_QUEUE": "8",
         "SENTIMENT_MAX_BATCH_SIZE": "1",
-        "SENTIMENT_MAX_BATCH_ITEMS": "8",
+        "SENTIMENT_MAX_BATCH_ITEMS": "16",
         "SENTIMENT_MAX_TEXT_CHARS": "50000",
         "SENTIMENT_INFERENCE_THREADS": "1",
         "SENTIMENT_LOG_FLUSH_MS": "10",
@@ -86,16 +86,16 @@ def queue_depth(url: str) -> float:
 def test_503_is_retried_after_retry_after_with_the_same_request_id(slow_server: ServerProcess) -> None:
     url = slow_server.url
     filler = threading.Thread(
-        target=lambda: httpx.post(url + "/v1/sentiment/batch", json={"texts": [LONG] * 4}, timeout=60)
+        target=lambda: httpx.post(url + "/v1/sentiment/batch", json={"texts": [LONG] * 8}, timeout=60)
     )
     filler.start()
     deadline = time.monotonic() + 10
-    while queue_depth(url) < 2:  # the filler's texts wait for the model: two more do not fit
+    while queue_depth(url) < 6:  # the filler's texts wait for the model: three more do not fit
         assert time.monotonic() < deadline, "the queue never filled"
         time.sleep(0.01)
     events: list[RetryEvent] = []
-    with SentimentClient(url, retries=6, max_retry_after=20, on_retry=events.append) as client:
-        results = client.predict_batch(["good movie", "awful plot"], request_id="after-503-1")
+    with SentimentClient(url, retries=6, max_retry_after=20, max_batch_items=16, on_retry=events.append) as client:
+        results = client.predict_batch(["good movie", "awful plot", "fine"], request_id="after-503-1")
     filler.join(60)
     assert all(isinstance(r, Prediction) and r.request_id == "after-503-1" for r in results)
     assert events, "the first attempt should have met a full queue"
@@ -103,7 +103,7 @@ def test_503_is_retried_after_retry_after_with_the_same_request_id(slow_server: 
         assert (event.status, event.code, event.request_id) == (503, "overloaded", "after-503-1")
         assert event.retry_after is not None and event.retry_after >= 1
         assert event.delay >= event.retry_after  # waited at least as long as the server asked
-    assert logged_items(url, "after-503-1") == [0, 1]  # the attempt that got through carried the same id
+    assert logged_items(url, "after-503-1") == [0, 1, 2]  # the attempt that got through carried the same id
 
 
 def logged_items(url: str, request_id: str) -> list[int]:
@@ -122,7 +122,7 @@ def test_503_raises_overloaded_after_the_last_retry_and_caps_retry_after(slow_se
     with SentimentClient(slow_server.url, retries=1, max_retry_after=0.05, on_retry=events.append) as client:
         started = time.monotonic()
         with pytest.raises(Overloaded) as overloaded:
-            client.predict_batch(["good"] * 5)  # more texts than the whole queue holds: never fits
+            client.predict_batch(["good"] * 9)  # more texts than the whole queue holds: never fits
         elapsed = time.monotonic() - started
     error = overloaded.value
     assert (error.status, error.code) == (503, "overloaded") and error.retry_after is not None
