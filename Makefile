@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -e ./client
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the project with its dev tools
+setup: $(STAMP)  ## create .venv and install the project with its dev tools and the client package
 
 run: $(STAMP)  ## serve the shipped model on http://127.0.0.1:8000 (SQLite log in ./data)
 	$(PY) -m service

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     max_batch_items: int = Field(256, ge=1, description="most texts in one batch request")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body read")
+    oip_model_name: str = Field(
+        "sentiment",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="the model's name on the Open Inference Protocol routes (/v2/models/NAME/...)",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="admin keys")
     console: bool = Field(True, description="serve the web console at /console (its API calls need keys as usual)")

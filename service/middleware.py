@@ -41,8 +41,34 @@ ROUTES = frozenset(
         "/console/monitor",
         "/console/review",
         "/openapi.json",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
     }
 )
+# Paths with parameters are counted under their template, so the label set stays bounded.
+ROUTE_TEMPLATES = tuple(
+    (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"), template)  # no other metacharacters
+    for template in (
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/models/{name}/versions/{version}/infer",
+    )
+)
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a path: itself when it is a route, its template, or "other"."""
+    if path in ROUTES:
+        return path
+    if path.startswith("/v2/"):
+        for pattern, template in ROUTE_TEMPLATES:
+            if pattern.match(path):
+                return template
+    return "other"
 
 
 FastPath = Callable[[Scope, bytes], Awaitable["tuple[int, bytes, dict[str, str]] | None"]]
@@ -76,7 +102,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {}).update(request_id=request_id, started=started)
-        route = scope["path"] if scope["path"] in ROUTES else "other"
+        route = route_label(scope["path"])
         status_holder = [500]
         header = (b"x-request-id", request_id.encode())
 
@@ -89,11 +115,11 @@ class RequestContextMiddleware:
         try:
             read = await self._bounded_body(scope, receive)
             if read is None:
-                await _send_json(
-                    send_with_id,
-                    413,
-                    error_body("body_too_large", f"request body over {self.max_body_bytes} bytes", request_id),
-                )
+                message = f"request body over {self.max_body_bytes} bytes"
+                body_413 = error_body("body_too_large", message, request_id)
+                if scope["path"].startswith("/v2/"):  # the Open Inference Protocol's error shape
+                    body_413 = {"error": message, "code": "body_too_large", "request_id": request_id}
+                await _send_json(send_with_id, 413, body_413)
                 return
             body, body_receive = read
             fast = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None

@@ -278,6 +278,7 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
         name=artifact.path.name,
         version=predictor.version,
         labels=predictor.labels,
+        max_batch_items=runtime.settings.max_batch_items,
         path=str(artifact.path),
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,

@@ -100,6 +100,7 @@ class ModelInfo(BaseModel):
     name: str
     version: str
     labels: list[str]
+    max_batch_items: int = Field(description="most texts one batch request may carry (SENTIMENT_MAX_BATCH_ITEMS)")
     path: str
     config: dict[str, Any]
     metrics: dict[str, Any]

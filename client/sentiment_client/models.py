@@ -1,0 +1,147 @@
+"""Typed results, mirroring the service's OpenAPI schema (unknown fields are ignored)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TokenWeight:
+    text: str
+    start: int  # character offsets into the original text
+    end: int
+    weight: float  # signed toward the predicted label
+
+
+@dataclass(frozen=True)
+class Explanation:
+    method: str
+    tokens: list[TokenWeight]
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    start: int  # character offsets into the original text
+    end: int
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's answer; `request_id` and `item_index` name it for `feedback()`."""
+
+    label: str
+    score: float  # probability of `label`
+    probabilities: dict[str, float]  # of every label, in the model's order; they sum to 1
+    tokens_used: int
+    tokens_total: int
+    truncated: bool
+    model_version: str
+    request_id: str
+    item_index: int = 0  # position in its HTTP request (batch calls are split into several)
+    explanation: Explanation | None = None  # with explain=True
+    sentences: list[SentencePrediction] | None = None  # with sentences=True
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """A batch text the service refused (empty, too long, ...); the other texts are still answered."""
+
+    code: str
+    message: str
+    request_id: str | None
+    item_index: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    labels: list[str]
+    max_batch_items: int | None  # None from a server too old to say
+    path: str
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    request_id: str
+    item_index: int
+    label: str
+    note: str | None
+    predicted_label: str
+    model_version: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _explanation(data: dict[str, Any] | None) -> Explanation | None:
+    if data is None:
+        return None
+    tokens = [TokenWeight(t["text"], t["start"], t["end"], t["weight"]) for t in data.get("tokens", [])]
+    return Explanation(method=data["method"], tokens=tokens)
+
+
+def _sentences(data: list[dict[str, Any]] | None) -> list[SentencePrediction] | None:
+    if data is None:
+        return None
+    return [SentencePrediction(s["start"], s["end"], s["label"], s["score"], s["probabilities"]) for s in data]
+
+
+def prediction(data: dict[str, Any], *, model_version: str, request_id: str, item_index: int) -> Prediction:
+    return Prediction(
+        label=data["label"],
+        score=data["score"],
+        probabilities=data["probabilities"],
+        tokens_used=data["tokens_used"],
+        tokens_total=data["tokens_total"],
+        truncated=data["truncated"],
+        model_version=data.get("model_version", model_version),
+        request_id=data.get("request_id", request_id),
+        item_index=item_index,
+        explanation=_explanation(data.get("explanation")),
+        sentences=_sentences(data.get("sentences")),
+    )
+
+
+def batch_results(document: dict[str, Any]) -> list[Prediction | ItemError]:
+    """The results of one `/v1/sentiment/batch` answer, in order."""
+    version, request_id = document["model_version"], document["request_id"]
+    results: list[Prediction | ItemError] = []
+    for i, item in enumerate(document["results"]):
+        if "error" in item:
+            error = item["error"]
+            results.append(ItemError(error["code"], error["message"], error.get("request_id"), i))
+        else:
+            results.append(prediction(item, model_version=version, request_id=request_id, item_index=i))
+    return results
+
+
+def model_info(data: dict[str, Any]) -> ModelInfo:
+    return ModelInfo(
+        name=data["name"],
+        version=data["version"],
+        labels=list(data["labels"]),
+        max_batch_items=data.get("max_batch_items"),
+        path=data.get("path", ""),
+        config=data.get("config", {}),
+        metrics=data.get("metrics", {}),
+    )
+
+
+def feedback(data: dict[str, Any]) -> Feedback:
+    return Feedback(
+        request_id=data["request_id"],
+        item_index=data["item_index"],
+        label=data["label"],
+        note=data.get("note"),
+        predicted_label=data["predicted_label"],
+        model_version=data.get("model_version"),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
