@@ -55,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from model.artifact import ArtifactError
-    from model.scoring import ScoreOptions, ScoringError, score_file
-    from model.scoring.run import summary_json
+
+    try:
+        from model.scoring import ScoreOptions, ScoringError, score_file
+        from model.scoring.run import summary_json
+    except ImportError as exc:
+        print(f"error: {exc.name} is not installed; pip install '.[score]' (pyarrow, pandas)", file=sys.stderr)
+        return 2
 
     options = ScoreOptions(
         source=args.source,

@@ -253,6 +253,7 @@ def train(
         groups = batches(train_data.ids, settings.batch_size, rng)[: 1 if settings.dry_run else None]
         if ranks.enabled:  # every process needs a share of every step's batch
             groups = [g for g in groups if len(g) >= ranks.world]
+        epoch_started = time.monotonic()
         bar = tqdm(groups, desc=f"epoch {epoch}/{settings.epochs}", **progress)
         loss_sum, correct, seen = 0.0, 0, 0
         for whole in bar:
@@ -280,6 +281,7 @@ def train(
                 lr=f"{schedule.get_last_lr()[0]:.1e}",
                 refresh=False,
             )
+        train_s = time.monotonic() - epoch_started
         if ranks.enabled:
             loss_sum, correct_all, seen_all = distributed.sum_all([loss_sum, correct, seen], device)
             correct, seen = int(correct_all), int(seen_all)
@@ -297,6 +299,7 @@ def train(
             "val_accuracy": val["accuracy"],
             "val_accuracy_by_source": val["accuracy_by_source"],
             "elapsed_s": round(time.monotonic() - started, 1),
+            "train_s": round(train_s, 1),  # this epoch's training steps, without validation
         }
         history.append(record)
         tqdm.write(
