@@ -8,8 +8,8 @@ import os
 import shutil
 import sys
 from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +66,15 @@ def _score_in_worker(texts: list[str]) -> np.ndarray:
 
 
 class _Ready:
-    """What `AsyncResult` offers, for a result computed in this process."""
+    """What a `Future` offers, for a result computed in this process."""
 
     def __init__(self, value: np.ndarray) -> None:
         self.value = value
 
-    def ready(self) -> bool:
+    def done(self) -> bool:
         return True
 
-    def get(self) -> np.ndarray:
+    def result(self) -> np.ndarray:
         return self.value
 
 
@@ -161,11 +161,15 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
     done = _prepare_parts(options, identity)
     workers = options.workers or os.cpu_count() or 1
     threads = options.threads or (1 if workers > 1 else 0)
-    pool: Pool | None = None
+    pool: ProcessPoolExecutor | None = None
     predictor: Predictor | None = None
     if workers > 1:
+        # A worker that dies (killed for memory) fails the run with BrokenProcessPool instead of
+        # hanging it, as multiprocessing.Pool would. Workers only tokenise and run the model.
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        pool = context.Pool(workers, _start_worker, (str(model_dir), options.batch_size, options.runtime, threads))
+        pool = ProcessPoolExecutor(
+            workers, context, _start_worker, (str(model_dir), options.batch_size, options.runtime, threads)
+        )
     else:
         predictor = Predictor(artifact, batch_size=options.batch_size, runtime=options.runtime, threads=threads)
     parts = parts_dir(options.out)
@@ -179,12 +183,12 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         dynamic_ncols=True,
         mininterval=0.2 if sys.stderr.isatty() else 10.0,
     )
-    pending: deque[tuple[int, Chunk, AsyncResult[np.ndarray] | _Ready]] = deque()
+    pending: deque[tuple[int, Chunk, Future[np.ndarray] | _Ready]] = deque()
 
     def finish_oldest() -> None:
         nonlocal rows, bad
         index, chunk, result = pending.popleft()
-        added = prediction_arrays(result.get(), labels, chunk.problems, options.prefix, options.skip_bad)
+        added = prediction_arrays(result.result(), labels, chunk.problems, options.prefix, options.skip_bad)
         table = pa.Table.from_arrays([*chunk.table.columns, *added], schema=schema)
         write_part(table, parts / _part_name(index, out_format), out_format)
         rows += table.num_rows
@@ -199,16 +203,16 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
                 shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: the same row would stop it again
                 raise ScoringError(first_bad + " (pass --skip-bad to skip such rows)")
             good = [t for t in chunk.texts if t is not None]
-            result: AsyncResult[np.ndarray] | _Ready
+            result: Future[np.ndarray] | _Ready
             if pool is not None:
-                result = pool.apply_async(_score_in_worker, (good,))
+                result = pool.submit(_score_in_worker, good)
             else:
                 assert predictor is not None
                 result = _Ready(score_texts(predictor, good))
             pending.append((index, chunk, result))
             index += 1
             # At most two chunks per worker in flight: memory stays flat however large the input.
-            while pending and (len(pending) > 2 * workers or pending[0][2].ready()):
+            while pending and (len(pending) > 2 * workers or pending[0][2].done()):
                 finish_oldest()
             bar.update(reader.position - bar.n)
         while pending:
@@ -220,8 +224,7 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
     finally:
         bar.close()
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     resumed = done * options.chunk_rows
     return ScoreSummary(rows=rows + resumed, bad_rows=bad, resumed_rows=resumed, out=str(options.out))
 
