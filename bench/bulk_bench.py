@@ -108,8 +108,8 @@ def bench_ray(args: argparse.Namespace) -> None:
 def bench_rss(args: argparse.Namespace) -> None:
     words = "the film was not good but the acting saved it and i would watch it again maybe".split()
     rng = random.Random(0)
-    # ~36 kB a row: far past the model's 600 tokens, so scoring a GB takes minutes, not hours
-    rows = [" ".join(rng.choice(words) for _ in range(8000)) for _ in range(50)]
+    # ~90 kB a row: far past the model's 600 tokens, so scoring a GB takes minutes, not hours
+    rows = [" ".join(rng.choice(words) for _ in range(20000)) for _ in range(50)]
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         for size in (args.gb / 4, args.gb):
             source = Path(tmp) / "big.csv"

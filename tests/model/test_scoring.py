@@ -58,16 +58,11 @@ def test_csv_scores_in_order_beside_own_columns(tiny_artifact: Path, tmp_path: P
     elif out.suffix == ".jsonl":
         frame = pd.read_json(out, lines=True, dtype=False)
     else:
-        frame = pd.read_csv(out, sep="\t" if out.suffix == ".tsv" else ",", dtype={"id": str})
-        assert (
-            pacsv.read_csv(
-                out,
-                parse_options=pacsv.ParseOptions(
-                    delimiter=frame.columns.size and ("\t" if out.suffix == ".tsv" else ",")
-                ),
-            ).num_rows
-            == 23
-        )
+        sep = "\t" if out.suffix == ".tsv" else ","
+        frame = pd.read_csv(out, sep=sep, dtype={"id": str})
+        options = pacsv.ConvertOptions(column_types={"id": pa.string()})
+        read = pacsv.read_csv(out, parse_options=pacsv.ParseOptions(delimiter=sep), convert_options=options)
+        assert read.column("id").to_pylist() == frame["id"].tolist()
     assert list(frame.columns) == ["id", "review", "truth", "label", "score", "prob_negative", "prob_positive"]
     assert frame["id"].tolist() == [r["id"] for r in rows]  # order and own values kept ("00007" stays text)
     _assert_predictions(frame, [r["review"] for r in rows], tiny_artifact)
