@@ -320,7 +320,7 @@ def train(
             best_state = _average(snapshots) if snapshots else copy.deepcopy(network.state_dict())
         else:
             stale += 1
-        stop = stale >= settings.patience
+        stop = stale > 0 and stale >= settings.patience  # as before: a gain never stops the run
         if ranks.enabled:
             distributed.from_main(stop)
         if stop:
