@@ -11,7 +11,7 @@ process with the runtime's intra-op threads against worker processes of one thre
 and interleaved. ray: texts/s of `score_dataset` with N actors (1 CPU each) on a local Ray
 instance of as many CPUs as the machine has (actor start-up included, Ray start-up not). rss:
 peak RSS of scoring a generated CSV of the given size (long texts, so the model's cost per byte
-is small) against one a quarter that size: constant memory shows as equal peaks. ddp: seconds of
+is small) against one an eighth that size: constant memory shows as equal peaks. ddp: seconds of
 `torchrun --nproc-per-node N -m training train` (1 thread per process) on SST-2 sentences.
 """
 
@@ -111,7 +111,7 @@ def bench_rss(args: argparse.Namespace) -> None:
     # ~90 kB a row: far past the model's 600 tokens, so scoring a GB takes minutes, not hours
     rows = [" ".join(rng.choice(words) for _ in range(20000)) for _ in range(50)]
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        for size in (args.gb / 4, args.gb):
+        for size in (args.gb / 8, args.gb):
             source = Path(tmp) / "big.csv"
             with source.open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle)
