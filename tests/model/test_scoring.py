@@ -181,3 +181,35 @@ def test_worker_processes_then_kill_and_resume(tiny_artifact: Path, tmp_path: Pa
     _assert_predictions(frame, [r["review"] for r in rows], tiny_artifact)
     again = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "already complete" in again.stderr
+
+
+def test_jsonl_bad_lines_are_named_by_line(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(
+        b'{"id": 1, "text": "good"}\n{"id": 2, "text": "bad"\n\n[1, 2]\n{"id": 5, "text": "fine", "new": 1}\n'
+        b'{"id": "six", "text": "awful"}\n{"id": 7, "text": "caf\xe9"}\n{"id": 8, "text": 8}\n{"id": 9, "text": "ok"}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    score_file(ScoreOptions(source=source, out=out, model_dir=tiny_artifact, workers=1, skip_bad=True, progress=False))
+    back = [json.loads(line) for line in out.read_text().splitlines()]
+    errors = [(row["error"] or "").removeprefix(f"{source}:") for row in back]
+    assert errors == [
+        "",
+        "2: not valid JSON (Expecting ',' delimiter)",
+        "4: not a JSON object",
+        "",  # "new" is seen in the first 1,000 rows: a column (null elsewhere)
+        "6: a value does not have the type of its column in the first rows",
+        "7: not UTF-8 text (byte 22 of the line)",
+        "8: text in column 'text' is not a string (int)",
+        "",
+    ]
+    assert [row["id"] for row in back] == [1, None, None, 5, None, None, None, 9]  # rows that do not fit are empty
+    assert [row["new"] for row in back] == [None, None, None, 1, None, None, None, None]
+    # a key first seen after the rows that set the columns is a bad row, not a silently dropped value
+    late = tmp_path / "late.jsonl"
+    late.write_text("".join(json.dumps({"text": "good"}) + "\n" for _ in range(1000)) + '{"text": "x", "k": 1}\n')
+    assert main(["score", "--in", str(late), "--out", str(tmp_path / "late.csv"), "--model", str(tiny_artifact),
+                 "--workers", "1", "--no-progress"]) == 2  # fmt: skip
+    assert f"{late}:1001: key 'k' is not among the columns of the first rows ['text']" in capsys.readouterr().err
