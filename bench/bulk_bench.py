@@ -31,6 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# ../shared/data beside the checkout (or beside the folder of worktrees)
+DATA = next(
+    (p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "data").is_dir()), Path()
+)
 
 
 def _sst2(path: str, n: int) -> list[str]:
@@ -118,8 +122,8 @@ def bench_rss(args: argparse.Namespace) -> None:
                 writer.writerow(["id", "text"])
                 i = 0
                 while handle.tell() < size * 1e9:
-                    writer.writerows((i + k, rows[(i + k) % len(rows)]) for k in range(1000))
-                    i += 1000
+                    writer.writerows((i + k, rows[(i + k) % len(rows)]) for k in range(100))
+                    i += 100
             for workers in args.workers.split(","):
                 out = str(Path(tmp) / "out.parquet")
                 command = [sys.executable, "-m", "model", "score", "--in", str(source), "--out", out,
@@ -171,8 +175,8 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("score", "ray"):
         sub = commands.add_parser(name)
-        sub.add_argument("--imdb", default=str(ROOT.parent / "shared/data/aclImdb_v1.tar.gz"))
-        sub.add_argument("--sst2", default=str(ROOT.parent / "shared/data/sst2_train.tsv"))
+        sub.add_argument("--imdb", default=str(DATA / "aclImdb_v1.tar.gz"))
+        sub.add_argument("--sst2", default=str(DATA / "sst2_train.tsv"))
         sub.add_argument("--sentences", type=int, default=20000, help="SST-2 sentences scored")
         sub.add_argument("--reviews", type=int, default=2000, help="IMDB reviews scored")
         sub.add_argument("--repeats", type=int, default=3)
@@ -184,7 +188,7 @@ def main() -> None:
     rss.add_argument("--workers", default="1,2", help="worker counts to measure")
     rss.add_argument("--tmp", default=None, help="where the generated input goes")
     ddp = commands.add_parser("ddp")
-    ddp.add_argument("--sst2", default=str(ROOT.parent / "shared/data/sst2_train.tsv"))
+    ddp.add_argument("--sst2", default=str(DATA / "sst2_train.tsv"))
     ddp.add_argument("--examples", type=int, default=20000)
     ddp.add_argument("--epochs", type=int, default=1)
     ddp.add_argument("--procs", default="1,2", help="process counts to compare, e.g. 1,2,4")

@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="runtime threads per process (0 = 1 with several workers, else the runtime's default)",
     )
     score.add_argument("--chunk-rows", type=int, default=5000, help="rows read, predicted and written together")
+    score.add_argument(
+        "--chunk-chars",
+        type=int,
+        default=4_000_000,
+        help="a chunk ends early when its texts reach this many characters (bounds memory on long texts)",
+    )
     score.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (length-sorted)")
     score.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto", help="inference runtime")
     score.add_argument("--prefix", default="", help="put before the added column names (e.g. pred_)")
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         threads=args.threads,
         chunk_rows=args.chunk_rows,
+        chunk_chars=args.chunk_chars,
         batch_size=args.batch_size,
         runtime=args.runtime,
         prefix=args.prefix,

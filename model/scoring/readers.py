@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
+CHUNK_CHARS = 4_000_000  # a chunk ends early at this much text: long rows must not make chunks large
 TEXT_COLUMNS = ("text", "sentence", "review", "content")  # tried in order when none is named (as training's readers)
 _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -86,7 +87,8 @@ class Reader:
 
     position = 0
 
-    def chunks(self, chunk_rows: int, skip_rows: int = 0) -> Iterator[Chunk]:
+    def chunks(self, chunk_rows: int, skip_rows: int = 0, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
+        """Chunks of `chunk_rows` rows, or fewer where their texts reach `chunk_chars` characters."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -156,7 +158,7 @@ class DelimitedReader(_LineReader):
             if fields:
                 return start, fields
 
-    def chunks(self, chunk_rows: int, skip_rows: int = 0) -> Iterator[Chunk]:
+    def chunks(self, chunk_rows: int, skip_rows: int = 0, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
         for _ in range(skip_rows):
             if self._next_record() is None:
                 return
@@ -166,7 +168,8 @@ class DelimitedReader(_LineReader):
             columns: list[list[str | None]] = [[] for _ in range(width)]
             texts: list[str | None] = []
             problems: list[str | None] = []
-            for _ in range(chunk_rows):
+            chars = 0
+            while len(texts) < chunk_rows and chars < chunk_chars:
                 record = self._next_record()
                 if record is None:
                     break
@@ -182,6 +185,7 @@ class DelimitedReader(_LineReader):
                     column.append(value)
                 texts.append(None if problem else values[text_index])
                 problems.append(f"{self.path}:{start}: {problem}" if problem else None)
+                chars += sum(len(v) for v in fields)
             if not texts:
                 return
             yield Chunk(
@@ -237,7 +241,7 @@ class JsonlReader(_LineReader):
         self._sample = []
         yield from self._lines
 
-    def chunks(self, chunk_rows: int, skip_rows: int = 0) -> Iterator[Chunk]:
+    def chunks(self, chunk_rows: int, skip_rows: int = 0, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
         records = self._records()
         for _ in range(skip_rows):
             if next(records, None) is None:
@@ -247,6 +251,7 @@ class JsonlReader(_LineReader):
             rows: list[dict[str, Any]] = []
             texts: list[str | None] = []
             problems: list[str | None] = []
+            chars = 0
             for line, obj, problem in records:
                 if problem is None and not isinstance(obj, dict):
                     problem = "not a JSON object"
@@ -264,7 +269,8 @@ class JsonlReader(_LineReader):
                 rows.append(obj if keep else {})
                 texts.append(None if problem else obj[self.text_column])
                 problems.append(f"{self.path}:{line}: {problem}" if problem else None)
-                if len(rows) >= chunk_rows:
+                chars += len(texts[-1] or "")
+                if len(rows) >= chunk_rows or chars >= chunk_chars:
                     break
             if not rows:
                 return
@@ -308,22 +314,29 @@ class ParquetReader(Reader):
     def total(self) -> int:
         return int(self._file.metadata.num_rows)
 
-    def chunks(self, chunk_rows: int, skip_rows: int = 0) -> Iterator[Chunk]:
+    def chunks(self, chunk_rows: int, skip_rows: int = 0, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
         pending: list[pa.Table] = []
-        held, row = 0, 0
-        for batch in self._file.iter_batches(batch_size=chunk_rows):
+        held = held_bytes = 0
+        row = skip_rows
+        for batch in self._file.iter_batches(batch_size=min(chunk_rows, 1024)):
             table = pa.Table.from_batches([batch])
-            if row < skip_rows:
-                drop = min(skip_rows - row, table.num_rows)
-                row += drop
+            if skip_rows:
+                drop = min(skip_rows, table.num_rows)
+                skip_rows -= drop
                 table = table.slice(drop)
+                if not table.num_rows:
+                    continue
             pending.append(table)
             held += table.num_rows
-            while held >= chunk_rows:
+            held_bytes += table.column(self.text_column).nbytes
+            if held >= chunk_rows or held_bytes >= chunk_chars:
                 whole = pa.concat_tables(pending)
-                yield self._chunk(whole.slice(0, chunk_rows), row)
-                row += chunk_rows
-                pending, held = [whole.slice(chunk_rows)], whole.num_rows - chunk_rows
+                take = min(chunk_rows, whole.num_rows)
+                yield self._chunk(whole.slice(0, take), row)
+                row += take
+                rest = whole.slice(take)
+                pending, held = [rest], rest.num_rows
+                held_bytes = rest.column(self.text_column).nbytes if rest.num_rows else 0
         if held:
             yield self._chunk(pa.concat_tables(pending), row)
 

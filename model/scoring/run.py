@@ -20,7 +20,7 @@ from tqdm import tqdm
 from model.artifact import Artifact, load_artifact
 from model.predictor import DEFAULT_MODEL_DIR, Predictor
 from model.scoring.columns import output_schema, prediction_arrays, score_texts
-from model.scoring.readers import Chunk, Reader, ScoringError, detect_format, open_reader
+from model.scoring.readers import CHUNK_CHARS, Chunk, Reader, ScoringError, detect_format, open_reader
 from model.scoring.writers import EXTENSIONS, join_parts, write_part
 
 
@@ -35,6 +35,7 @@ class ScoreOptions:
     workers: int = 0  # processes that predict; 0 = one per core; 1 = in this process
     threads: int = 0  # runtime threads per process; 0 = 1 with several workers, else the runtime's default
     chunk_rows: int = 5000  # rows read, predicted and written together (a part file each)
+    chunk_chars: int = CHUNK_CHARS  # ... or fewer rows, where their texts reach this many characters
     batch_size: int = 64  # texts per forward pass
     runtime: str = "auto"
     prefix: str = ""  # put before the added column names
@@ -90,14 +91,13 @@ def _identity(options: ScoreOptions, in_format: str, out_format: str, text_colum
         "out_format": out_format,
         "text_column": text_column,
         "model_version": version,
-        "chunk_rows": options.chunk_rows,
         "prefix": options.prefix,
         "skip_bad": options.skip_bad,
     }
 
 
-def _prepare_parts(options: ScoreOptions, identity: dict[str, Any]) -> int:
-    """Make the parts directory ready; return how many whole parts a previous run left."""
+def _prepare_parts(options: ScoreOptions, identity: dict[str, Any]) -> list[Path]:
+    """Make the parts directory ready; return the whole parts a previous run left, in order."""
     parts = parts_dir(options.out)
     manifest = parts / "manifest.json"
     if options.overwrite:
@@ -116,25 +116,37 @@ def _prepare_parts(options: ScoreOptions, identity: dict[str, Any]) -> int:
                 raise ScoringError(
                     f"cannot resume: {key} was {previous.get(key)!r}, now {value!r}; pass --overwrite to start over"
                 )
-        done = 0
-        while (parts / _part_name(done, identity["out_format"])).exists():
-            done += 1
-        return done
+        return _whole_parts(parts, identity["out_format"])
     elif options.out.exists():
         raise ScoringError(f"{options.out}: already exists; pass --overwrite to replace it")
     parts.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps(identity, indent=2))
-    return 0
+    return []
 
 
-def _part_name(index: int, fmt: str) -> str:
-    return f"part-{index:06d}{EXTENSIONS[fmt]}"
+def _part_name(index: int, rows: int, fmt: str) -> str:
+    return f"part-{index:06d}-{rows}rows{EXTENSIONS[fmt]}"
+
+
+def _whole_parts(parts: Path, fmt: str) -> list[Path]:
+    """The parts a previous run completed, in order (a part is renamed into place when whole)."""
+    found = {int(p.name.split("-")[1]): p for p in parts.glob(f"part-*rows{EXTENSIONS[fmt]}")}
+    whole: list[Path] = []
+    while len(whole) in found:
+        whole.append(found[len(whole)])
+    return whole
+
+
+def _rows_in(part: Path) -> int:
+    return int(part.name.split("-")[2].removesuffix(part.suffix).removesuffix("rows"))
 
 
 def score_file(options: ScoreOptions) -> ScoreSummary:
     """Score every row of `options.source` into `options.out`; raise ScoringError on bad input."""
     if options.chunk_rows < 1 or options.batch_size < 1 or options.workers < 0 or options.threads < 0:
         raise ScoringError("--chunk-rows and --batch-size must be positive, --workers and --threads not negative")
+    if options.chunk_chars < 1:
+        raise ScoringError("chunk_chars must be positive")
     in_format = detect_format(options.source, options.in_format, "--in-format")
     out_format = detect_format(options.out, options.out_format, "--out-format")
     if options.source.resolve() == options.out.resolve():
@@ -158,7 +170,8 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
     except ValueError as exc:
         raise ScoringError(f"{options.source}: {exc}") from None
     identity = _identity(options, reader.in_format, out_format, reader.text_column, artifact.version)
-    done = _prepare_parts(options, identity)
+    previous = _prepare_parts(options, identity)
+    resumed = sum(_rows_in(p) for p in previous)
     workers = options.workers or os.cpu_count() or 1
     threads = options.threads or (1 if workers > 1 else 0)
     pool: ProcessPoolExecutor | None = None
@@ -183,6 +196,7 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         dynamic_ncols=True,
         mininterval=0.2 if sys.stderr.isatty() else 10.0,
     )
+    written: list[Path] = list(previous)
     pending: deque[tuple[int, Chunk, Future[np.ndarray] | _Ready]] = deque()
 
     def finish_oldest() -> None:
@@ -190,14 +204,16 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         index, chunk, result = pending.popleft()
         added = prediction_arrays(result.result(), labels, chunk.problems, options.prefix, options.skip_bad)
         table = pa.Table.from_arrays([*chunk.table.columns, *added], schema=schema)
-        write_part(table, parts / _part_name(index, out_format), out_format)
+        name = parts / _part_name(index, table.num_rows, out_format)
+        write_part(table, name, out_format)
+        written.append(name)
         rows += table.num_rows
         bad += sum(p is not None for p in chunk.problems)
 
     try:
-        index = done
+        index = len(previous)
         bar.update(0)
-        for chunk in reader.chunks(options.chunk_rows, skip_rows=done * options.chunk_rows):
+        for chunk in reader.chunks(options.chunk_rows, skip_rows=resumed, chunk_chars=options.chunk_chars):
             first_bad = next((p for p in chunk.problems if p is not None), None)
             if first_bad is not None and not options.skip_bad:
                 shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: the same row would stop it again
@@ -218,14 +234,12 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         while pending:
             finish_oldest()
         bar.update(reader.position - bar.n)
-        names = [parts / _part_name(i, out_format) for i in range(index)]
-        join_parts(names, options.out, out_format, schema)
+        join_parts(written, options.out, out_format, schema)
         shutil.rmtree(parts)
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    resumed = done * options.chunk_rows
     return ScoreSummary(rows=rows + resumed, bad_rows=bad, resumed_rows=resumed, out=str(options.out))
 
 

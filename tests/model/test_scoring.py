@@ -87,6 +87,8 @@ def test_jsonl_and_parquet_inputs_keep_their_types(tiny_artifact: Path, tmp_path
             model_dir=tiny_artifact,
             workers=1,
             prefix="again_",
+            chunk_rows=5,
+            chunk_chars=60,  # long texts end a chunk before its row count
             progress=False,
         )
     )
@@ -162,7 +164,11 @@ def test_worker_processes_then_kill_and_resume(tiny_artifact: Path, tmp_path: Pa
                "--model", str(tiny_artifact), "--chunk-rows", "100", "--no-progress"]  # fmt: skip
     run = subprocess.Popen([*command, "--workers", "1", "--batch-size", "1"], cwd=ROOT, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not (parts_dir(out) / "part-000002.jsonl").exists() and run.poll() is None and time.monotonic() < deadline:
+    while (
+        not (parts_dir(out) / "part-000002-100rows.jsonl").exists()
+        and run.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     run.send_signal(signal.SIGKILL)
     run.wait()
