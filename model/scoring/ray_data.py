@@ -11,7 +11,7 @@ Each actor loads the artifact once (the shipped model unless `model_dir` names o
 the directory must be readable on every node) and predicts whole batches in length-sorted forward
 passes. The columns added are those of `python -m model score`: `label`, `score` and
 `prob_<label>` per label (after `prefix`), and `error` with `skip_bad=True`. Ray itself is not
-imported by this module: `ray` is only needed to call `score_dataset`.
+imported until `score_dataset` is called: `PredictorActor` alone needs no Ray.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def score_dataset(
     `concurrency` actors each hold a Predictor using `threads` runtime threads (and reserving as
     many CPUs); `batch_size` rows go to an actor at a time and are length-sorted inside it.
     """
+    from ray.data import ActorPoolStrategy
+
     return ds.map_batches(
         PredictorActor,
         fn_constructor_kwargs={
@@ -92,7 +94,7 @@ def score_dataset(
         },
         batch_size=batch_size,
         batch_format="pyarrow",
-        concurrency=concurrency,
+        compute=ActorPoolStrategy(size=concurrency),
         num_cpus=threads,
         zero_copy_batch=True,
     )
