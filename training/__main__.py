@@ -234,6 +234,8 @@ def _train(args: argparse.Namespace) -> int:
         },
     )
     metrics = train(examples, args.out, settings, data_names=args.data)
+    if "version" not in metrics:  # a torchrun process other than rank 0: rank 0 reports
+        return 0
     summary = {k: metrics[k] for k in ("version", "best_epoch", "training_time_s", "train_examples", "val_examples")}
     summary["validation_accuracy"] = metrics["validation"]["accuracy"]
     summary["validation_accuracy_by_source"] = metrics["validation"]["accuracy_by_source"]

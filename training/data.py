@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import tarfile
@@ -201,3 +202,28 @@ def _read_jsonl(path: Path, options: ReadOptions) -> Iterator[Example]:
                     yield example
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def fingerprint(path: str | Path) -> dict[str, object]:
+    """Name a dataset by file name, size and SHA-256, never by where it lay on the training machine.
+
+    A directory (an aclImdb folder, pre-trained vectors) is hashed over its files' relative paths
+    and contents, in sorted order.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(_file_sha256(file).encode() + b"\n")
+        return {"file": path.name + "/", "sha256": digest.hexdigest(), "bytes": sum(f.stat().st_size for f in files)}
+    return {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

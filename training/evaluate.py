@@ -12,7 +12,7 @@ from tqdm import tqdm
 from model import Predictor, load_artifact
 from model.artifact import METRICS_FILE
 from model.predictor import DEFAULT_MODEL_DIR
-from training.data import Example
+from training.data import Example, fingerprint
 
 ECE_BINS = 15
 
@@ -62,7 +62,7 @@ def evaluate(
     model_dir: str | None,
     report_dir: str | None = None,
     record: str | None = None,
-    data_names: Sequence[str] = (),
+    data_names: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Predict every example, compute metrics, write pictures and report.md; return the metrics."""
     root = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -87,7 +87,7 @@ def evaluate(
     result["accuracy_by_source"] = {s: c / n for s, (c, n) in sorted(by_source.items())}
     result["truncated"] = sum(p.tokens_total > p.tokens_used for p in predictions)
     result["model_version"] = artifact.version
-    result["data"] = list(data_names)
+    result["data"] = [fingerprint(p) for p in data_names]  # names and hashes, never this machine's paths
     out = Path(report_dir) if report_dir else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     _plots(result, artifact.metrics.get("history", []), out)
@@ -154,7 +154,7 @@ def _markdown(result: dict[str, Any], metrics: dict[str, Any], path: Path) -> No
     lines = [
         f"# Evaluation of model {result['model_version']}",
         "",
-        f"Data: {', '.join(result['data']) or 'given examples'} "
+        f"Data: {', '.join(str(d['file']) for d in result['data']) or 'given examples'} "
         f"({result['examples']} examples, {result['truncated']} truncated).",
         "",
         f"- accuracy: **{result['accuracy']:.4f}**, macro F1 {result['macro_f1']:.4f}, ECE {result['ece']:.4f}",

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
 from model.tokenizer import PAD_ID, UNK_ID
-from training.data import Example
+from training import distributed
+from training.data import Example, fingerprint
 from training.vectors import load_lstms, load_vectors
 
 
@@ -177,10 +178,20 @@ def git_revision() -> str | None:
 
 
 def train(
-    examples: Sequence[Example], out_dir: str | Path, settings: TrainSettings, *, data_names: Sequence[str] = ()
+    examples: Sequence[Example],
+    out_dir: str | Path,
+    settings: TrainSettings,
+    *,
+    data_names: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
-    """Train on `examples`, export the best model to `out_dir`, return its metrics."""
+    """Train on `examples`, export the best model to `out_dir`, return its metrics.
+
+    Under torchrun (WORLD_SIZE > 1) every process calls this; they train one model together
+    (training/distributed.py) and rank 0 alone writes it and returns its metrics; the others
+    return {"rank": r}.
+    """
     started = time.monotonic()
+    ranks = distributed.from_env()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     random.seed(settings.seed)
@@ -192,19 +203,31 @@ def train(
     if not val_set:
         raise ValueError("too few examples to carve out a validation split")
     # Always show progress (also into a log file), but redraw rarely when nobody watches a terminal.
-    progress = {"dynamic_ncols": True, "mininterval": 0.1 if sys.stderr.isatty() else 10.0}
+    progress = {
+        "dynamic_ncols": True,
+        "mininterval": 0.1 if sys.stderr.isatty() else 10.0,
+        "disable": not ranks.main,  # one bar, not one per process
+    }
     train_tokens = [tokenize(e.text) for e in tqdm(train_set, desc="tokenise train", **progress)]
     val_tokens = [tokenize(e.text) for e in tqdm(val_set, desc="tokenise val", **progress)]
     vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
     config = ModelConfig(vocab_size=len(vocab), labels=labels, **settings.model)
     network = BiLSTMClassifier(config)
+    say = tqdm.write if ranks.main else lambda *_, **__: None
     if settings.init_vectors:
         found = load_vectors(settings.init_vectors, vocab, network.embedding.weight.data)
-        tqdm.write(f"initialised {found}/{len(vocab)} embeddings from {settings.init_vectors}", file=sys.stderr)
+        say(f"initialised {found}/{len(vocab)} embeddings from {settings.init_vectors}", file=sys.stderr)
         if tensors := load_lstms(settings.init_vectors, network):
-            tqdm.write(f"initialised {tensors} LSTM tensors from {settings.init_vectors}", file=sys.stderr)
+            say(f"initialised {tensors} LSTM tensors from {settings.init_vectors}", file=sys.stderr)
     device = pick_device(settings.device)
+    if ranks.enabled:
+        device = distributed.start(ranks, device)
     network.to(device)
+    # Under torchrun the steps go through DDP (gradients averaged over the processes); validation,
+    # calibration and export use the plain network on rank 0.
+    stepper: nn.Module = network
+    if ranks.enabled:
+        stepper = nn.parallel.DistributedDataParallel(network, find_unused_parameters=settings.freeze_epochs > 0)
     train_data = encode(train_set, train_tokens, vocab, config)
     val_data = encode(val_set, val_tokens, vocab, config)
 
@@ -228,18 +251,28 @@ def train(
         for p in encoder:
             p.requires_grad_(epoch > settings.freeze_epochs)
         groups = batches(train_data.ids, settings.batch_size, rng)[: 1 if settings.dry_run else None]
+        if ranks.enabled:  # every process needs a share of every step's batch
+            groups = [g for g in groups if len(g) >= ranks.world]
+        epoch_started = time.monotonic()
         bar = tqdm(groups, desc=f"epoch {epoch}/{settings.epochs}", **progress)
         loss_sum, correct, seen = 0.0, 0, 0
-        for group in bar:
+        for whole in bar:
+            group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
-            logits = network(ids, lengths)
-            loss = nn.functional.cross_entropy(logits, target)
+            logits = stepper(ids, lengths)
+            if ranks.enabled:
+                # DDP averages gradients over the processes: scale so that the average is the
+                # mean loss over the whole batch, whatever the sizes of the shares.
+                share = nn.functional.cross_entropy(logits, target, reduction="sum")
+                loss = share * ranks.world / len(whole)
+            else:
+                loss = nn.functional.cross_entropy(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(network.parameters(), settings.clip)
             optimizer.step()
             schedule.step()
-            loss_sum += loss.item() * len(group)
+            loss_sum += share.item() if ranks.enabled else loss.item() * len(group)
             correct += int((logits.argmax(-1) == target).sum())
             seen += len(group)
             bar.set_postfix(
@@ -248,6 +281,15 @@ def train(
                 lr=f"{schedule.get_last_lr()[0]:.1e}",
                 refresh=False,
             )
+        train_s = time.monotonic() - epoch_started
+        if ranks.enabled:
+            loss_sum, correct_all, seen_all = distributed.sum_all([loss_sum, correct, seen], device)
+            correct, seen = int(correct_all), int(seen_all)
+        if not ranks.main:
+            # rank 0 validates and decides; the others wait here for its word
+            if distributed.from_main(None):
+                break
+            continue
         val = evaluate_encoded(network, val_data, settings.batch_size, 1 if settings.dry_run else None, device)
         record = {
             "epoch": epoch,
@@ -257,6 +299,7 @@ def train(
             "val_accuracy": val["accuracy"],
             "val_accuracy_by_source": val["accuracy_by_source"],
             "elapsed_s": round(time.monotonic() - started, 1),
+            "train_s": round(train_s, 1),  # this epoch's training steps, without validation
         }
         history.append(record)
         tqdm.write(
@@ -277,9 +320,15 @@ def train(
             best_state = _average(snapshots) if snapshots else copy.deepcopy(network.state_dict())
         else:
             stale += 1
-            if stale >= settings.patience:
-                tqdm.write(f"early stop: no validation gain for {stale} epochs", file=sys.stderr)
-                break
+        stop = stale > 0 and stale >= settings.patience  # as before: a gain never stops the run
+        if ranks.enabled:
+            distributed.from_main(stop)
+        if stop:
+            tqdm.write(f"early stop: no validation gain for {stale} epochs", file=sys.stderr)
+            break
+    if not ranks.main:
+        distributed.stop()  # waits for rank 0's artifact
+        return {"rank": ranks.rank}
     network.load_state_dict(best_state)
     calibration = None
     if settings.calibrate and not settings.dry_run:
@@ -295,19 +344,25 @@ def train(
         "history": history,
         "train_examples": len(train_set),
         "val_examples": len(val_set),
-        "data": list(data_names),
+        "data": [fingerprint(p) for p in data_names],  # names and hashes, never this machine's paths
         "training_time_s": round(elapsed, 1),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(),  # per process
+        "processes": ranks.world,
         "device": str(device),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
-        "settings": asdict(settings),
+        "settings": {
+            **asdict(settings),
+            "init_vectors": fingerprint(settings.init_vectors) if settings.init_vectors else None,
+        },
         "code_revision": git_revision(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "dry_run": settings.dry_run,
     }
     version = save_artifact(out_dir, network=network, vocab=vocab, metrics=metrics)
     metrics["version"] = version
+    if ranks.enabled:
+        distributed.stop()
     return metrics
 
 

@@ -1,4 +1,5 @@
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -95,7 +96,16 @@ def test_dry_run_end_to_end_then_evaluate(tmp_path: Path) -> None:
     assert sum(map(sum, result["confusion_matrix"]["rows_truth_columns_predicted"])) == 80
     for picture in ("training_curves.png", "confusion_matrix.png", "reliability.png", "report.md"):
         assert (out / "report" / picture).stat().st_size > 0
-    assert "fixture" in json.loads((out / "metrics.json").read_text())["evaluations"]
+    saved = (out / "metrics.json").read_text()
+    assert "fixture" in json.loads(saved)["evaluations"]
+    # the data is named by file name and content hash, never by this machine's path
+    named = {
+        "file": "reviews.csv",
+        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "bytes": data.stat().st_size,
+    }
+    assert json.loads(saved)["data"] == [named] == json.loads(saved)["evaluations"]["fixture"]["data"]
+    assert str(tmp_path) not in saved and str(tmp_path) not in (out / "report" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
