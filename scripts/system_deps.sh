@@ -9,6 +9,10 @@ PACKAGES=(
   # PostgreSQL 15 server binaries: the request-log tests start a real server (tests/support/pgserver.py).
   # (Where a release has no postgresql-15, its default "postgresql" is installed; pgserver finds any version.)
   "postgresql-15|test -x ${SENTIMENT_PG_BIN:-/usr/lib/postgresql/15/bin}/initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'"
+  # HAProxy: the native proxy test puts it in front of 3 replicas (tests/e2e/test_replicas.py, bench/fleet.py).
+  "haproxy|command -v haproxy"
+  # Headless Chromium: the console's browser test drives it with Playwright (tests/e2e/test_console_browser.py).
+  "chromium|test -x /usr/bin/chromium"
 )
 
 missing=()
