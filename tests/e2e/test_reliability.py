@@ -243,10 +243,10 @@ def test_locked_log_database_keeps_predictions_flowing(start_server: Callable[..
 
 def test_full_log_database_keeps_predictions_flowing(start_server: Callable[..., ServerProcess]) -> None:
     # A size-capped SQLite file stands in for a full disk: inserts fail with "database or disk is full".
-    server = start_server(SENTIMENT_LOG_MAX_MB="0.15", SENTIMENT_LOG_FLUSH_MS="20")
+    server = start_server(SENTIMENT_LOG_MAX_MB="0.2", SENTIMENT_LOG_FLUSH_MS="20")
     text = "the movie was fine and the plot was good . " * 40  # ~1.7 kB a row
     statuses = []
-    for i in range(120):  # ~200 kB of rows: more than the cap holds
+    for i in range(120):  # ~200 kB of rows: more than the cap holds (~75 rows), less than twice it
         statuses.append(httpx.post(server.url + "/v1/sentiment", json={"text": f"{text} {i}"}).status_code)
     assert set(statuses) == {200}
     wait_for_status(server, "degraded", 20, "the full log was never reported")
