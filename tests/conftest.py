@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,11 +66,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     Skipped where PostgreSQL is not installed, except in CI (CI=true), where that is a failure:
     `.ci/run` installs it.
     """
-    problem = pgserver.available()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    pgserver.require()
     with PostgresServer() as server:
         yield server
 

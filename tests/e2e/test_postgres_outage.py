@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,11 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def outage_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this module's own: its tests stop it, which others must not see."""
-    problem = pgserver.available()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    pgserver.require()
     with PostgresServer() as server:
         yield server
 
