@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -141,6 +142,7 @@ class OpenLoop:
         self.explain_every = explain_every
         self.latencies: dict[str, list[float]] = {"plain": [], "explain": []}
         self.errors: dict[str, int] = {"plain": 0, "explain": 0}
+        self.reasons: collections.Counter[str] = collections.Counter()  # errors by status or exception
         self.sent = {"plain": 0, "explain": 0}
         self.max_lag = 0.0
         self.send_span = 0.0
@@ -173,7 +175,7 @@ class OpenLoop:
             await self._freed.wait()
 
     async def _one(self, payload: bytes, kind: str, due: float) -> None:
-        ok = False
+        ok, reason = False, ""
         conn = None
         try:
             conn = await self._connection()
@@ -186,9 +188,10 @@ class OpenLoop:
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
             await asyncio.wait_for(reader.readexactly(length), 60)
-            ok = status == 200
+            ok, reason = status == 200, str(status)
             self._idle.append(conn)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            reason = type(exc).__name__
             if conn is not None:
                 conn[1].close()
                 self._open -= 1
@@ -198,6 +201,7 @@ class OpenLoop:
             self.latencies[kind].append(time.perf_counter() - due)
         else:
             self.errors[kind] += 1
+            self.reasons[reason] += 1
 
     async def run(self) -> None:
         payloads = {(t, e): self.request(t, e) for t in SHORT for e in (False, True)}
@@ -274,7 +278,8 @@ def open_loop(fractions: list[float], duration: int, connections: int) -> int:
         print(
             f"| {f:.0%} ({asked / 0.9:.0f}/s) | {tokens} | {'10%' if exp else 'none'} | {asked:.0f} → {p['rate']:.0f} "
             f"| {p['p50']:.1f} | {p['p99']:.1f} | {p['max']:.1f} | {ex} "
-            f"| {load.errors['plain']}/{load.errors['explain']} | {load.max_lag * 1000:.1f} | {ratio} |"
+            f"| {load.errors['plain']}/{load.errors['explain']} {dict(load.reasons) or ''} "
+            f"| {load.max_lag * 1000:.1f} | {ratio} |"
         )
         sys.stdout.flush()
         return p["p99"]
