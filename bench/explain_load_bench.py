@@ -17,15 +17,18 @@ are those of plain requests only. Rows:
 `--open-loop` measures instead, below saturation, what a steady 10% of explanation requests does to
 plain p99 (issue 11):
 
-    flock /tmp/bench.lock python bench/explain_load_bench.py --open-loop [--fractions 0.3,0.6] [--duration 20]
+    flock /tmp/bench.lock python bench/explain_load_bench.py --open-loop \\
+        [--fractions 0.3,0.6] [--duration 8] [--repeats 3]
 
 It first measures the plain capacity C of the server (wrk, c=64, short texts). Then, for each
 fraction f, an open-loop generator (this process, asyncio on raw keep-alive HTTP/1.1 connections,
-evenly spaced arrivals) sends a total of R = f*C requests/s for `--duration` seconds, where every
-10th request is `{"text": short, "explain": true}` and the others `{"text": short}` (the SHORT texts
-of bench/predictor_bench.py), and, for comparison, the plain requests alone at 0.9*R/s. Latency is
-counted from each request's scheduled send time (no coordinated omission), per class. The last row
-repeats the mixed load at the highest R with SENTIMENT_EXPLAIN_PASS_TOKENS=10^9.
+evenly spaced arrivals) sends a total of R = f*C requests/s where every 10th request is
+`{"text": short, "explain": true}` and the others `{"text": short}` (the SHORT texts of
+bench/predictor_bench.py), and, for comparison, the plain requests alone at 0.9*R/s. It runs
+`--repeats` windows of `--duration` seconds of each, alternating without / with and pooled per
+row, so that the machine's drifting background load hits both alike. Latency is counted from each
+request's scheduled send time (no coordinated omission), per class. The last two rows repeat the
+highest R with SENTIMENT_EXPLAIN_PASS_TOKENS=10^9.
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ class OpenLoop:
         self.sent = {"plain": 0, "explain": 0}
         self.max_lag = 0.0
         self.send_span = 0.0
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # LIFO, last use
         self._open = 0
         self._max_connections = 1024
         self._freed = asyncio.Event()
@@ -162,8 +165,12 @@ class OpenLoop:
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while True:
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                reader, writer, used = self._idle.pop()
+                if time.perf_counter() - used < 3.0:  # uvicorn closes keep-alive connections idle 5 s
+                    return reader, writer
+                writer.close()
+                self._open -= 1
             if self._open < self._max_connections:
                 self._open += 1
                 try:
@@ -189,7 +196,7 @@ class OpenLoop:
                     length = int(line.split(b":", 1)[1])
             await asyncio.wait_for(reader.readexactly(length), 60)
             ok, reason = status == 200, str(status)
-            self._idle.append(conn)
+            self._idle.append((reader, writer, time.perf_counter()))
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             reason = type(exc).__name__
             if conn is not None:
@@ -224,7 +231,7 @@ class OpenLoop:
                 await asyncio.sleep(max(0.0, start + i / self.rate - time.perf_counter()))
         self.send_span = time.perf_counter() - start + 1 / self.rate  # the last arrival's interval too
         await asyncio.gather(*tasks)
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
 
     def stats(self, kind: str) -> dict[str, float]:
@@ -240,7 +247,21 @@ class OpenLoop:
         }
 
 
-def open_loop(fractions: list[float], duration: int, connections: int) -> int:
+def merge(runs: list[OpenLoop]) -> OpenLoop:
+    """The pooled latencies, counts and send time of several windows at the same rate."""
+    total = OpenLoop(runs[0].port, runs[0].rate, sum(r.duration for r in runs), runs[0].explain_every)
+    for r in runs:
+        for kind in ("plain", "explain"):
+            total.latencies[kind] += r.latencies[kind]
+            total.errors[kind] += r.errors[kind]
+            total.sent[kind] += r.sent[kind]
+        total.reasons.update(r.reasons)
+        total.max_lag = max(total.max_lag, r.max_lag)
+        total.send_span += r.send_span
+    return total
+
+
+def open_loop(fractions: list[float], duration: int, connections: int, repeats: int) -> int:
     try:
         import uvloop
 
@@ -270,6 +291,13 @@ def open_loop(fractions: list[float], duration: int, connections: int) -> int:
         asyncio.run(load.run())
         return load
 
+    def paired(rate: float, port: int) -> tuple[OpenLoop, OpenLoop]:
+        """Alternate `repeats` windows without and with explanations (the machine's load drifts), pooled."""
+        runs = [
+            measure(rate if explain else 0.9 * rate, explain, port) for _ in range(repeats) for explain in (False, True)
+        ]
+        return merge(runs[0::2]), merge(runs[1::2])
+
     def row(f: float, tokens: str, load: OpenLoop, asked: float, base_p99: float | None) -> float:
         p, e = load.stats("plain"), load.stats("explain")
         exp = load.sent["explain"] > 0
@@ -285,19 +313,15 @@ def open_loop(fractions: list[float], duration: int, connections: int) -> int:
         return p["p99"]
 
     rates = [f * capacity["rps"] for f in fractions]
-    bases: dict[float, float] = {}
     for f, rate in zip(fractions, rates, strict=True):
-        base = measure(0.9 * rate, False, server.port)
-        bases[f] = row(f, "4096 (default)", base, 0.9 * rate, None)
-        mixed = measure(rate, True, server.port)
-        row(f, "4096 (default)", mixed, 0.9 * rate, bases[f])
+        base, mixed = paired(rate, server.port)
+        row(f, "4096 (default)", mixed, 0.9 * rate, row(f, "4096 (default)", base, 0.9 * rate, None))
     server.stop()
     server = Service(ROOT, {**env, "SENTIMENT_EXPLAIN_PASS_TOKENS": "1000000000"})
     wrk(server.url, "/v1/sentiment", bodies, connections, 3)  # warm-up
     f, rate = fractions[-1], rates[-1]
-    base = measure(0.9 * rate, False, server.port)
-    base_p99 = row(f, "10^9", base, 0.9 * rate, None)
-    row(f, "10^9", measure(rate, True, server.port), 0.9 * rate, base_p99)
+    base, mixed = paired(rate, server.port)
+    row(f, "10^9", mixed, 0.9 * rate, row(f, "10^9", base, 0.9 * rate, None))
     server.stop()
     return 0
 
@@ -306,13 +330,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--open-loop", action="store_true", help="the open-loop measurement (see above)")
     parser.add_argument("--fractions", default="0.3,0.6", help="open loop: total rates as shares of capacity")
+    parser.add_argument("--repeats", type=int, default=3, help="open loop: alternating windows per row pair")
     parser.add_argument("--imdb", help="aclImdb folder or .tar.gz (train reviews for row 3; closed-loop mode)")
     parser.add_argument("--before", help="another checkout to compare plain traffic with (e.g. /work/main)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     args = parser.parse_args()
     if args.open_loop:
-        return open_loop([float(x) for x in args.fractions.split(",")], args.duration, args.connections)
+        fractions = [float(x) for x in args.fractions.split(",")]
+        return open_loop(fractions, args.duration, args.connections, args.repeats)
     if not args.imdb:
         parser.error("--imdb is required without --open-loop")
     from model import tokenize
