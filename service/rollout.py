@@ -30,7 +30,7 @@ from sqlalchemy import Engine, insert, select
 
 from model import ArtifactError, Predictor
 from service.errors import NotReady, ReloadFailed
-from service.log import RolloutRow
+from service.log import RolloutRow, query_in_thread
 from service.schemas import ReloadResponse
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ async def follow_rollouts(runtime: Runtime) -> None:
         engine = runtime.engine
         if engine is not None:
             try:
-                row = await asyncio.to_thread(latest_rollout, engine)
+                row = await query_in_thread(latest_rollout, engine)
             except Exception as exc:  # noqa: BLE001 - a database fault: keep serving, try next time
                 if runtime.rollout.poll_error is None:
                     log.warning("cannot read the rollouts table: %s", exc)

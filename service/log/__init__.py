@@ -6,6 +6,7 @@ from service.log.engine import (
     make_engine,
     masked,
     open_database,
+    query_in_thread,
     schema_revisions,
     upgrade_schema,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "make_engine",
     "masked",
     "open_database",
+    "query_in_thread",
     "recent_rows",
     "schema_revisions",
     "upgrade_schema",

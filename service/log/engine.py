@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -18,6 +19,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key that serialises schema upgrades of every replica on one database.
 MIGRATION_LOCK_KEY = 0x53454E54  # "SENT"
 log = logging.getLogger("service.log")
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -184,3 +186,18 @@ def open_database(url: str, *, durable: bool, max_mb: float, migrate: bool, wait
         engine.dispose()
         raise DatabaseError(f"cannot prepare the log database {masked(url)}: {type(exc).__name__}: {exc}") from exc
     return engine
+
+
+async def query_in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`asyncio.to_thread`, except that a cancelled caller first waits for the thread to finish.
+
+    Background tasks that read the log (drift gauges, rollout polling) are cancelled at shutdown
+    just before the engine is disposed: a query still running in its thread must not outlive that,
+    or its connection is left open outside the disposed pool.
+    """
+    job = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await asyncio.wait([job])
+        raise

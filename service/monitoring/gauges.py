@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import Engine
 
+from service.log import query_in_thread
 from service.log.drift import FEATURES, compare
 from service.log.stats import Window, drift_histograms
 from service.runtime import Runtime
@@ -62,7 +63,7 @@ async def refresh_forever(runtime: Runtime, gauges: DriftGauges) -> None:
     while True:
         if runtime.engine is not None:
             try:
-                drift = await asyncio.to_thread(
+                drift = await query_in_thread(
                     current_drift,
                     runtime.engine,
                     window_s=s.drift_window_s,
