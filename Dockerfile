@@ -23,13 +23,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first (their layer is reused while only the source changes). Deleted in the same
-# layer, as nothing here imports them (~35 MB): onnx's backend test models, numpy's tests, ONNX
-# Runtime's model-optimisation tools.
+# layer, as nothing here reads them (~125 MB): onnx's backend test models, numpy's tests, ONNX
+# Runtime's model-optimisation tools, and Bling Fire's tokenizer models and Windows/macOS builds
+# (sentence splitting needs only its Linux library).
 COPY --from=requirements /tmp/serve.txt /tmp/
 RUN pip install --requirement /tmp/serve.txt \
     && rm /tmp/serve.txt \
     && site=$(python -c "import os, numpy; print(os.path.dirname(os.path.dirname(numpy.__file__)))") \
     && rm -rf "$site/onnx/backend/test/data" "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" \
+    && rm -f "$site"/blingfire/*.bin "$site"/blingfire/*.i2w "$site"/blingfire/*.dll "$site"/blingfire/*.pdb \
+       "$site"/blingfire/*.dylib \
     && find "$site/numpy" -depth -type d -name tests -exec rm -rf {} +
 
 RUN useradd --system --uid 10001 --create-home --home-dir /home/app app \

@@ -129,6 +129,13 @@ batch=$(curl -fsS "$URL/v1/sentiment/batch" -H 'Content-Type: application/json' 
   -d '{"texts": ["Dull, boring and a waste of time.", "", "Loved every minute."]}')
 if [ "$(echo "$batch" | json '",".join(r.get("label", r.get("error", {}).get("code", "?")) for r in d["results"])')" \
     = "negative,invalid_text,positive" ]; then pass "batch prediction with a per-item error"; else fail "batch: $batch"; fi
+options=$(curl -fsS "$URL/v1/sentiment" -H 'Content-Type: application/json' \
+  -d '{"text": "Superb acting. The ending was awful.", "explain": true, "sentences": true}')
+if [ "$(echo "$options" | json 'str(len(d["sentences"])) + " " + d["explanation"]["method"]')" = "2 occlusion" ]; then
+  pass "explain + sentences in the serving image (occlusion, 2 sentences)"
+else
+  fail "explain/sentences: $options"
+fi
 version_before=$(echo "$single" | json 'd["model_version"]')
 
 # 5. the log survives down / up on the named volume
