@@ -37,10 +37,7 @@ import argparse
 import asyncio
 import collections
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,38 +49,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_bench import free_port, write_bodies, wrk  # noqa: E402
+from bench.http_bench import Server, write_bodies, wrk  # noqa: E402
 from bench.predictor_bench import SHORT  # noqa: E402
 
 
-class Service:
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--log-level", "warning", "--port", str(self.port)],
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root), **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started = time.monotonic()
-        while True:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() - started > 90:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def Service(root: Path, env: dict[str, str]) -> Server:  # noqa: N802 - reads as the class it returns
+    """`python -m service` from the checkout at `root` (this one, or `--before`), ready to serve."""
+    argv = [sys.executable, "-m", "service", "--log-level", "warning"]
+    return Server("service", argv, {"PYTHONPATH": str(root), **env}, cwd=root)
 
 
 class ExplainLoad:
