@@ -39,11 +39,11 @@ BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 def validation_texts(imdb: str, sst2: str) -> list[str]:
     from training.data import ReadOptions, read_dataset
-    from training.train import split_examples
+    from training.splits import split_examples
 
     examples = read_dataset(imdb, split="train")
     examples += read_dataset(sst2, options=ReadOptions(label_map={"0": "negative", "1": "positive"}))
-    _, val = split_examples(examples, 0.1, 13)  # the shipped model's settings (metrics.json)
+    _, val, _ = split_examples(examples, 0.1, 13)  # the shipped model's settings (metrics.json)
     return [e.text for e in val]
 
 

@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip fitting per-label logit offsets on validation",
     )
     train.add_argument("--dry-run", action="store_true", help="run one batch and one validation batch, then export")
+    train.add_argument("--transfer", default=None, help="transfer set (from transfer-set) to distil the teacher over")
+    train.add_argument(
+        "--teacher-logits", default=None, help="the teacher's logits on --transfer (from teacher-logits)"
+    )
+    train.add_argument(
+        "--transfer-kinds",
+        default="labelled,augmented,unlabelled_sentence,unlabelled_review",
+        help="which transfer rows to use: labelled (soft labels joined to hard ones), augmented, "
+        "unlabelled_sentence, unlabelled_review (comma list)",
+    )
+    train.add_argument("--distill-loss", choices=["mse", "kl"], default="mse", help="mse on logits (Tang) or kl")
+    train.add_argument(
+        "--distill-alpha", type=float, default=0.5, help="teacher weight on rows that also have a hard label"
+    )
+    train.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the kl loss")
 
     evaluate = commands.add_parser(
         "evaluate", help="score an artifact on labelled data; JSON to stdout, report beside it"
@@ -156,8 +171,68 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--max-minutes", type=float, default=0.0, help="stop after this long and keep the best epoch")
     lm.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
     lm.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that tokenise")
+    _add_teacher_parsers(commands)
     explain.add_parser(commands)
     return parser
+
+
+def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    teacher = commands.add_parser(
+        "teacher-train", help="fine-tune the transformer teacher on the training split (the `teacher` extra)"
+    )
+    _add_data_options(teacher)
+    teacher.add_argument("--out", required=True, help="directory for the teacher (resumes from its checkpoint)")
+    teacher.add_argument("--encoder", default=None, help="local Hugging Face checkpoint (default: all-MiniLM-L6-v2)")
+    teacher.add_argument("--epochs", type=float, default=1.0, help="passes over the training split (0.5 = half)")
+    teacher.add_argument("--batch-size", type=int, default=32, help="texts per step")
+    teacher.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (linear warm-up and decay)")
+    teacher.add_argument("--max-length", type=int, default=128, help="word pieces per text")
+    teacher.add_argument(
+        "--max-train-per-source", type=int, default=0, help="train on a seeded sample of N texts per source (0 = all)"
+    )
+    teacher.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
+    teacher.add_argument("--seed", type=int, default=13, help="as the student's (same split)")
+    teacher.add_argument("--checkpoint-every", type=int, default=200, help="steps between resumable checkpoints")
+    teacher.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
+    teacher.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+
+    transfer = commands.add_parser(
+        "transfer-set", help="write the distillation transfer set: augmented training sentences + unlabelled text"
+    )
+    _add_data_options(transfer)
+    transfer.add_argument("--out", required=True, help="JSONL to write (its manifest .json goes beside it)")
+    transfer.add_argument("--unlabelled", default=None, help="aclImdb folder or .tar.gz whose train/unsup is read")
+    transfer.add_argument("--unlabelled-sentences", type=int, default=0, help="sentences sampled from it")
+    transfer.add_argument("--unlabelled-reviews", type=int, default=0, help="whole reviews sampled from it")
+    transfer.add_argument("--variants", type=int, default=20, help="augmentation tries per training sentence")
+    transfer.add_argument("--p-mask", type=float, default=0.1, help="chance a word is masked")
+    transfer.add_argument("--p-replace", type=float, default=0.1, help="chance a word becomes a word2vec neighbour")
+    transfer.add_argument("--p-ngram", type=float, default=0.25, help="chance only an n-gram (n<=5) is kept")
+    transfer.add_argument(
+        "--labelled-max-words", type=int, default=64, help="labelled training texts up to this long get soft labels"
+    )
+    transfer.add_argument("--vectors", default=str(DEFAULT_VECTORS), help="word vectors for the neighbours")
+    transfer.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
+    transfer.add_argument("--seed", type=int, default=13, help="as the student's (same split); seeds the variants")
+
+    check = commands.add_parser(
+        "teacher-evaluate", help="score the teacher on the validation split of any data (as the student's)"
+    )
+    _add_data_options(check)
+    check.add_argument("--teacher", required=True, help="directory written by teacher-train")
+    check.add_argument("--max-length", type=int, default=256, help="word pieces per text (reviews keep their head)")
+    check.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
+    check.add_argument("--seed", type=int, default=13, help="as the student's (same split)")
+    check.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
+
+    logits = commands.add_parser("teacher-logits", help="cache the teacher's logits on a transfer set")
+    logits.add_argument("--teacher", required=True, help="directory written by teacher-train")
+    logits.add_argument("--transfer", required=True, help="JSONL written by transfer-set")
+    logits.add_argument("--out", required=True, help="safetensors file to write")
+    logits.add_argument("--batch-size", type=int, default=128, help="texts per forward pass")
+    logits.add_argument("--max-length", type=int, default=128, help="word pieces per text")
+    logits.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
+    logits.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
 
 
 def _read_all(args: argparse.Namespace, split: str) -> tuple[list, ReadOptions]:
@@ -185,6 +260,14 @@ def main(argv: list[str] | None = None) -> int:
             return explain.run(args)
         if args.command == "export-feedback":
             return _export_feedback(args)
+        if args.command == "teacher-train":
+            return _teacher_train(args)
+        if args.command == "transfer-set":
+            return _transfer_set(args)
+        if args.command == "teacher-logits":
+            return _teacher_logits(args)
+        if args.command == "teacher-evaluate":
+            return _teacher_evaluate(args)
         return _pretrain(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -223,6 +306,12 @@ def _train(args: argparse.Namespace) -> int:
         freeze_epochs=args.freeze_epochs,
         encoder_lr_scale=args.encoder_lr_scale,
         calibrate=args.calibrate,
+        transfer=args.transfer,
+        teacher_logits=args.teacher_logits,
+        transfer_kinds=tuple(k for k in args.transfer_kinds.split(",") if k),
+        distill_loss=args.distill_loss,
+        distill_alpha=args.distill_alpha,
+        temperature=args.temperature,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,
@@ -240,6 +329,96 @@ def _train(args: argparse.Namespace) -> int:
     summary["validation_accuracy"] = metrics["validation"]["accuracy"]
     summary["validation_accuracy_by_source"] = metrics["validation"]["accuracy_by_source"]
     print(json.dumps({"artifact": str(args.out), **summary}, indent=2))
+    return 0
+
+
+def _teacher_train(args: argparse.Namespace) -> int:
+    from training.teacher import TeacherError, TeacherSettings, train_teacher
+
+    examples, _ = _read_all(args, "train")
+    settings = TeacherSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_length=args.max_length,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        max_train_per_source=args.max_train_per_source,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        threads=args.threads,
+    )
+    try:
+        metrics = train_teacher(examples, args.out, settings, encoder_dir=args.encoder, data_names=args.data)
+    except TeacherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    keys = ("validation", "train_examples", "steps", "train_seconds", "device")
+    print(json.dumps({"teacher": str(args.out), **{k: metrics[k] for k in keys}}, indent=2))
+    return 0
+
+
+def _transfer_set(args: argparse.Namespace) -> int:
+    from training.augment import AugmentSettings
+    from training.distill import build_transfer_set
+
+    examples, _ = _read_all(args, "train")
+    if not Path(args.vectors).is_dir():
+        raise DataError(f"{args.vectors}: no such vectors directory (make it with `python -m training pretrain`)")
+    settings = AugmentSettings(
+        variants=args.variants, p_mask=args.p_mask, p_replace=args.p_replace, p_ngram=args.p_ngram, seed=args.seed
+    )
+    manifest = build_transfer_set(
+        examples,
+        args.out,
+        vectors=args.vectors,
+        settings=settings,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        unlabelled=args.unlabelled,
+        unlabelled_sentences=args.unlabelled_sentences,
+        unlabelled_reviews=args.unlabelled_reviews,
+        labelled_max_words=args.labelled_max_words,
+    )
+    keys = ("file", "sha256", "rows", "rows_by_kind", "words", "seconds")
+    print(json.dumps({k: manifest[k] for k in keys}, indent=2))
+    return 0
+
+
+def _teacher_evaluate(args: argparse.Namespace) -> int:
+    from training.splits import split_examples
+    from training.teacher import TeacherError, TeacherSettings, evaluate, load_teacher
+
+    examples, _ = _read_all(args, "train")
+    _, val, _ = split_examples(examples, args.val_fraction, args.seed)
+    try:
+        encoder, _ = load_teacher(args.teacher, args.device)
+    except TeacherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate(encoder, val, TeacherSettings(max_length=args.max_length))
+    print(json.dumps({"teacher": str(args.teacher), "max_length": args.max_length, **result}, indent=2))
+    return 0
+
+
+def _teacher_logits(args: argparse.Namespace) -> int:
+    from training.distill import CacheError
+    from training.teacher import TeacherError, score_transfer
+
+    try:
+        info = score_transfer(
+            args.teacher,
+            args.transfer,
+            args.out,
+            device=args.device,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            threads=args.threads,
+        )
+    except (TeacherError, CacheError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2))
     return 0
 
 

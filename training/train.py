@@ -22,6 +22,8 @@ from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
 from model.tokenizer import PAD_ID, UNK_ID
 from training import distributed
 from training.data import Example, fingerprint
+from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
+from training.splits import split_examples, split_fingerprint
 from training.vectors import load_lstms, load_vectors
 
 
@@ -46,6 +48,12 @@ class TrainSettings:
     freeze_epochs: int = 0  # train only the output layer for this many epochs first (ULMFiT's gradual unfreezing)
     encoder_lr_scale: float = 1.0  # embedding and LSTMs learn at lr * this (discriminative fine-tuning)
     calibrate: bool = True  # fit per-label logit offsets on validation (folded into the output bias)
+    transfer: str | None = None  # transfer set (training/distill.py) whose rows the teacher labelled
+    teacher_logits: str | None = None  # the teacher's cached logits on `transfer`
+    transfer_kinds: tuple[str, ...] = ("labelled", "augmented", "unlabelled_sentence", "unlabelled_review")
+    distill_loss: str = "mse"  # "mse" on logits (Tang et al. 2019) or "kl" at `temperature`
+    distill_alpha: float = 0.5  # weight of the teacher on rows that also have a hard label
+    temperature: float = 2.0
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
 
 
@@ -54,16 +62,6 @@ class Encoded:
     ids: list[list[int]]
     labels: list[int]
     sources: list[str]
-
-
-def split_examples(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Split deterministically: the same data and seed always give the same validation set."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    n_val = max(1, round(len(examples) * fraction)) if len(examples) > 1 else 0
-    val = [examples[i] for i in order[:n_val]]
-    train = [examples[i] for i in order[n_val:]]
-    return train, val
 
 
 def truncate(tokens: list[str], config: ModelConfig) -> list[str]:
@@ -199,7 +197,7 @@ def train(
     labels = sorted({e.label for e in examples})
     if len(labels) < 2:
         raise ValueError(f"training needs at least two labels, found {labels}")
-    train_set, val_set = split_examples(examples, settings.val_fraction, settings.seed)
+    train_set, val_set, split = split_examples(examples, settings.val_fraction, settings.seed)
     if not val_set:
         raise ValueError("too few examples to carve out a validation split")
     # Always show progress (also into a log file), but redraw rarely when nobody watches a terminal.
@@ -230,6 +228,9 @@ def train(
         stepper = nn.parallel.DistributedDataParallel(network, find_unused_parameters=settings.freeze_epochs > 0)
     train_data = encode(train_set, train_tokens, vocab, config)
     val_data = encode(val_set, val_tokens, vocab, config)
+    soft, distillation = None, None
+    if settings.transfer:
+        soft, distillation = _add_transfer(train_data, train_set, val_set, vocab, config, settings, progress)
 
     rng = random.Random(settings.seed)
     steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
@@ -255,12 +256,24 @@ def train(
             groups = [g for g in groups if len(g) >= ranks.world]
         epoch_started = time.monotonic()
         bar = tqdm(groups, desc=f"epoch {epoch}/{settings.epochs}", **progress)
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, seen_labelled = 0.0, 0, 0, 0
         for whole in bar:
             group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
             logits = stepper(ids, lengths)
-            if ranks.enabled:
+            if soft is not None:
+                teacher = soft[group].to(device)
+                mean = distill_loss(
+                    logits,
+                    target,
+                    teacher,
+                    alpha=settings.distill_alpha,
+                    kind=settings.distill_loss,
+                    temperature=settings.temperature,
+                )
+                share = mean * len(group)
+                loss = share * ranks.world / len(whole) if ranks.enabled else mean
+            elif ranks.enabled:
                 # DDP averages gradients over the processes: scale so that the average is the
                 # mean loss over the whole batch, whatever the sizes of the shares.
                 share = nn.functional.cross_entropy(logits, target, reduction="sum")
@@ -272,19 +285,23 @@ def train(
             nn.utils.clip_grad_norm_(network.parameters(), settings.clip)
             optimizer.step()
             schedule.step()
-            loss_sum += share.item() if ranks.enabled else loss.item() * len(group)
-            correct += int((logits.argmax(-1) == target).sum())
+            loss_sum += share.item() if ranks.enabled or soft is not None else loss.item() * len(group)
+            labelled = target >= 0
+            correct += int((logits.argmax(-1) == target)[labelled].sum())
             seen += len(group)
+            seen_labelled += int(labelled.sum())
             bar.set_postfix(
                 loss=f"{loss_sum / seen:.4f}",
-                acc=f"{correct / seen:.4f}",
+                acc=f"{correct / max(seen_labelled, 1):.4f}",
                 lr=f"{schedule.get_last_lr()[0]:.1e}",
                 refresh=False,
             )
         train_s = time.monotonic() - epoch_started
         if ranks.enabled:
-            loss_sum, correct_all, seen_all = distributed.sum_all([loss_sum, correct, seen], device)
-            correct, seen = int(correct_all), int(seen_all)
+            loss_sum, correct_all, seen_all, labelled_all = distributed.sum_all(
+                [loss_sum, correct, seen, seen_labelled], device
+            )
+            correct, seen, seen_labelled = int(correct_all), int(seen_all), int(labelled_all)
         if not ranks.main:
             # rank 0 validates and decides; the others wait here for its word
             if distributed.from_main(None):
@@ -294,7 +311,7 @@ def train(
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / seen,
-            "train_accuracy": correct / seen,
+            "train_accuracy": correct / max(seen_labelled, 1),
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
             "val_accuracy_by_source": val["accuracy_by_source"],
@@ -344,6 +361,8 @@ def train(
         "history": history,
         "train_examples": len(train_set),
         "val_examples": len(val_set),
+        "split": split.as_dict(),
+        "distillation": distillation,
         "data": [fingerprint(p) for p in data_names],  # names and hashes, never this machine's paths
         "training_time_s": round(elapsed, 1),
         "threads": torch.get_num_threads(),  # per process
@@ -354,6 +373,8 @@ def train(
         "settings": {
             **asdict(settings),
             "init_vectors": fingerprint(settings.init_vectors) if settings.init_vectors else None,
+            "transfer": fingerprint(settings.transfer) if settings.transfer else None,
+            "teacher_logits": fingerprint(settings.teacher_logits) if settings.teacher_logits else None,
         },
         "code_revision": git_revision(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -364,6 +385,57 @@ def train(
     if ranks.enabled:
         distributed.stop()
     return metrics
+
+
+def _add_transfer(
+    data: Encoded,
+    train_set: Sequence[Example],
+    val_set: Sequence[Example],
+    vocab: Vocab,
+    config: ModelConfig,
+    settings: TrainSettings,
+    progress: dict[str, Any],
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Join the teacher's cached logits to the training rows and append the unlabelled transfer rows.
+
+    Returns the soft targets, one row per training row (NaN where the teacher gave none), and what
+    was used (recorded in metrics.json). Transfer rows get the label -1: no hard label.
+    """
+    if not settings.teacher_logits:
+        raise CacheError("--transfer needs --teacher-logits (the teacher's logits on that transfer set)")
+    rows, manifest = read_transfer(settings.transfer)  # type: ignore[arg-type]
+    if manifest.get("split_sha256") != split_fingerprint(val_set):
+        raise CacheError(
+            f"{settings.transfer}: built from another training/validation split than this run's "
+            "(other data, --val-fraction or --seed); its rows could hold validation texts"
+        )
+    logits = load_logits(settings.teacher_logits, transfer=settings.transfer, labels=config.labels)  # type: ignore[arg-type]
+    kinds = set(settings.transfer_kinds)
+    soft_rows: list[torch.Tensor] = [torch.full((len(config.labels),), float("nan"))] * len(data.ids)
+    if "labelled" in kinds:
+        by_text = {r.text: i for i, r in enumerate(rows) if r.kind == "labelled"}
+        for n, example in enumerate(train_set):
+            if (i := by_text.get(example.text)) is not None:
+                soft_rows[n] = logits[i]
+    joined = sum(1 for r in soft_rows if not torch.isnan(r).any())
+    extra = [i for i, r in enumerate(rows) if r.kind in kinds and r.kind != "labelled"]
+    for i in tqdm(extra, desc="tokenise transfer", **progress):
+        tokens = truncate(tokenize(student_text(rows[i].text)), config)
+        data.ids.append(vocab.encode(tokens) or [UNK_ID])
+        data.labels.append(-1)
+        data.sources.append(f"transfer:{rows[i].kind}")
+        soft_rows.append(logits[i])
+    info = {
+        "transfer": {"file": Path(settings.transfer).name, "sha256": manifest["sha256"], "rows": manifest["rows"]},  # type: ignore[arg-type]
+        "teacher_logits": fingerprint(settings.teacher_logits),
+        "kinds": sorted(kinds),
+        "labelled_rows_with_teacher": joined,
+        "transfer_rows_added": len(extra),
+        "loss": settings.distill_loss,
+        "alpha": settings.distill_alpha,
+        "temperature": settings.temperature if settings.distill_loss == "kl" else None,
+    }
+    return torch.stack(soft_rows), info
 
 
 def selection_score(correct: torch.Tensor, sources: Sequence[str]) -> float:

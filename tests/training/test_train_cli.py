@@ -11,7 +11,8 @@ from model import load_predictor
 from tests.conftest import synthetic_reviews
 from training.__main__ import main
 from training.data import Example
-from training.train import TrainSettings, split_examples, train
+from training.splits import split_examples
+from training.train import TrainSettings, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +47,8 @@ def test_a_few_epochs_learn_a_synthetic_task(tmp_path: Path) -> None:
 
 def test_split_is_deterministic_and_disjoint() -> None:
     examples = [Example(str(i), "a", "s") for i in range(100)]
-    train1, val1 = split_examples(examples, 0.1, 7)
-    train2, val2 = split_examples(examples, 0.1, 7)
+    train1, val1, _ = split_examples(examples, 0.1, 7)
+    train2, val2, _ = split_examples(examples, 0.1, 7)
     assert val1 == val2 and len(val1) == 10
     assert not {e.text for e in train1} & {e.text for e in val1}
 
