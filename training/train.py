@@ -404,7 +404,10 @@ def _add_transfer(
     if not settings.teacher_logits:
         raise CacheError("--transfer needs --teacher-logits (the teacher's logits on that transfer set)")
     rows, manifest = read_transfer(settings.transfer)  # type: ignore[arg-type]
-    if manifest.get("split_sha256") != split_fingerprint(val_set):
+    # The transfer set may come from some of the training files (the short texts): compare the
+    # validation split of those sources only.
+    sources = set(manifest.get("split", {}).get("sources", {}))
+    if manifest.get("split_sha256") != split_fingerprint([e for e in val_set if e.source in sources]):
         raise CacheError(
             f"{settings.transfer}: built from another training/validation split than this run's "
             "(other data, --val-fraction or --seed); its rows could hold validation texts"

@@ -142,6 +142,29 @@ def test_training_refuses_a_transfer_set_of_another_split(tmp_path: Path) -> Non
         train(examples, tmp_path / "out", train_settings)
 
 
+def test_a_transfer_set_of_the_short_texts_serves_training_on_more_files(tmp_path: Path) -> None:
+    examples = _sentences()
+    settings = AugmentSettings(variants=3, seed=3)
+    made = build_transfer_set(
+        examples, tmp_path / "t.jsonl", vectors=_vectors(tmp_path), settings=settings, val_fraction=0.2, seed=3
+    )
+    save_logits(
+        tmp_path / "l.safetensors",
+        torch.zeros(made["rows"], 2),
+        transfer=tmp_path / "t.jsonl",
+        labels=["negative", "positive"],
+        teacher={},
+    )
+    reviews = [Example(" ".join(["the plot was good"] * 20 + [str(i)]), "positive", "imdb") for i in range(20)]
+    train_settings = TrainSettings(
+        epochs=1, min_freq=1, val_fraction=0.2, seed=3, transfer=str(tmp_path / "t.jsonl"),
+        teacher_logits=str(tmp_path / "l.safetensors"), dry_run=True, init_vectors=None,
+        model={"embedding_dim": 8, "hidden_size": 8},
+    )  # fmt: skip
+    metrics = train(reviews + examples, tmp_path / "out", train_settings)
+    assert metrics["distillation"]["transfer_rows_added"] == made["rows_by_kind"]["augmented"]
+
+
 def test_distillation_loss_weights_rows_by_what_they_have() -> None:
     student = torch.tensor([[0.0, 1.0], [2.0, 0.0], [0.5, 0.5]])
     teacher = torch.tensor([[1.0, 1.0], [float("nan"), float("nan")], [0.5, 2.5]])

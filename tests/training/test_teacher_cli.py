@@ -51,8 +51,8 @@ def test_teacher_transfer_logits_student(tmp_path: Path, capsys: pytest.CaptureF
 
     student = tmp_path / "student"
     assert main(["train", *data, "--out", str(student), "--epochs", "1", "--min-freq", "1", "--init-vectors", "none",
-                 "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1",
-                 "--transfer", str(transfer), "--teacher-logits", str(logits), "--distill-loss", "kl"]) == 0  # fmt: skip
+                 "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--distill-loss", "kl",
+                 "--transfer", str(transfer), "--teacher-logits", str(logits)]) == 0  # fmt: skip
     metrics = json.loads((student / "metrics.json").read_text())
     used = metrics["distillation"]
     assert used["transfer_rows_added"] == made["rows_by_kind"]["augmented"] and used["loss"] == "kl"
