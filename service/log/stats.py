@@ -10,7 +10,7 @@ expression rendered per dialect), and percentiles are read off fine fixed bucket
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -52,8 +52,10 @@ class epoch_seconds(FunctionElement[int]):  # noqa: N801 - a SQL function, named
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    # SQLAlchemy stores SQLite timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+    # SQLAlchemy stores SQLite timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'. SQLite's date
+    # functions keep milliseconds and round to them, so 23:59:59.9999 would count in the next second
+    # (and minute, hour, day): the fraction is cut off first, which floors exactly.
+    return f"CAST(strftime('%s', substr({compiler.process(element.clauses, **kw)}, 1, 19)) AS INTEGER)"
 
 
 @compiles(epoch_seconds, "postgresql")
@@ -89,17 +91,21 @@ def as_utc(moment: datetime) -> datetime:
 START = bindparam("start", type_=LOG.created_at.type)
 END = bindparam("end", type_=LOG.created_at.type)
 VERSION = bindparam("version", type_=LOG.model_version.type)
+AFTER_ID = bindparam("after_id", type_=LOG.id.type)
 INTERVAL = bindparam("interval", type_=Integer())
 
 
-def in_window(versioned: bool) -> ColumnElement[bool]:
+def in_window(versioned: bool, late: bool = False) -> ColumnElement[bool]:
+    """Rows of [start, end) (of one version); with `late`, only those with an id above `after_id`."""
     condition = and_(LOG.created_at >= START, LOG.created_at < END)
+    if late:
+        condition = and_(condition, LOG.id > AFTER_ID)
     return and_(condition, LOG.model_version == VERSION) if versioned else condition
 
 
-def bound(window: Window, **extra: Any) -> dict[str, Any]:
+def bound(window: Window, after_id: int | None = None, **extra: Any) -> dict[str, Any]:
     """The parameters of a query built by `in_window`."""
-    return {"start": window.start, "end": window.end, "version": window.model_version, **extra}
+    return {"start": window.start, "end": window.end, "version": window.model_version, "after_id": after_id, **extra}
 
 
 def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:
@@ -129,26 +135,66 @@ BINNED = {
 
 
 @cache
-def _histogram_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+def _histogram_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     figure = BINNED[name]
     bucket = bucket_of(figure.column, figure.edges).label("bucket")
     column = figure.column
     return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(versioned), figure.where, column.is_not(None))
+        .where(in_window(versioned, late), figure.where, column.is_not(None))
         .group_by(bucket)
     )
 
 
-def histogram(connection: Connection, window: Window, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Sources:
+    """Where a window's figures come from: the log for `raw`, the rollup for the whole minutes [a, b)."""
+
+    window: Window
+    raw: list[tuple[Window, int | None]]  # a part of the window, and None or the id above which its rows count
+    a: int = 0
+    b: int = 0
+    cells: dict[tuple[str, str, int], tuple[int, Any, Any, Any]] = field(default_factory=dict)
+    watermark_s: int | None = None
+
+
+def sources(connection: Connection, window: Window, *, rollup: bool) -> Sources:
+    """Plan a window: whole minutes below the rollup's watermark from `stats_rollup`, the rest from the log."""
+    if not rollup:
+        return Sources(window, [(window, None)])
+    from service.log import rollup as summary  # it builds on this module's figures
+
+    mark, seen_id = summary.state(connection)
+    raw, a, b = summary.plan(window, mark)
+    parts: list[tuple[Window, int | None]] = [(w, None) for w in raw]
+    cells = {}
+    if a < b:
+        cells = summary.cells(connection, a, b, window.model_version)
+        # Rows committed since the last pass that belong to minutes it had already rolled up (a
+        # writer that held them longer than the lag): the log gives them until the next pass does.
+        if summary.rows_after(connection, seen_id, b):
+            parts.append((Window(summary.moment(a), summary.moment(b), window.model_version), seen_id))
+    return Sources(window, parts, a, b, cells, mark)
+
+
+def histogram(connection: Connection, src: Sources, name: str) -> dict[str, Any]:
     """Counts per bin of a `BINNED` figure over the window's rows, with each bin's sum, smallest and largest value."""
     edges = BINNED[name].edges
     bins = len(edges) - 1
     counts, lows, highs = [0] * bins, [0.0] * bins, [0.0] * bins
     total = 0.0
-    query = _histogram_query(name, window.model_version is not None)
-    for b, count, value_sum, value_min, value_max in connection.execute(query, bound(window)):
-        counts[b], lows[b], highs[b] = int(count), float(value_min), float(value_max)
+    versioned = src.window.model_version is not None
+    found = [
+        tuple(row)
+        for w, after in src.raw
+        for row in connection.execute(_histogram_query(name, versioned, after is not None), bound(w, after))
+    ]
+    found += [(b, *cell) for (figure, _, b), cell in src.cells.items() if figure == name]
+    for b, count, value_sum, value_min, value_max in found:
+        low, high = float(value_min), float(value_max)
+        if counts[b]:
+            low, high = min(low, lows[b]), max(high, highs[b])
+        counts[b], lows[b], highs[b] = counts[b] + int(count), low, high
         total += float(value_sum or 0)
     n = sum(counts)
     return {
@@ -180,21 +226,31 @@ def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.
 
 
 @cache
-def _series_query(versioned: bool) -> Select[*tuple[Any, ...]]:
+def _series_query(versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     bucket = (epoch_seconds(LOG.created_at) // INTERVAL).label("bucket")
     errors = func.sum(case((LOG.status >= 400, 1), else_=0))
-    return select(bucket, func.count(), errors).where(in_window(versioned)).group_by(bucket)
+    return select(bucket, func.count(), errors).where(in_window(versioned, late)).group_by(bucket)
 
 
-def series(connection: Connection, window: Window, interval_s: int) -> dict[str, Any]:
+def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, Any]:
     """Rows and error rows per interval (aligned to multiples of the interval since the epoch, UTC).
 
     Every interval that overlaps the window is present, zero when empty; the first and the last
     may be partly outside the window (only rows inside it are counted).
     """
-    query = _series_query(window.model_version is not None)
-    rows = connection.execute(query, bound(window, interval=interval_s))
-    found = {int(b): (int(c), int(e or 0)) for b, c, e in rows}
+    window = src.window
+    found: dict[int, list[int]] = {}
+    for part, after in src.raw:
+        query = _series_query(window.model_version is not None, after is not None)
+        for b, c, e in connection.execute(query, bound(part, after, interval=interval_s)):
+            point = found.setdefault(int(b), [0, 0])
+            point[0], point[1] = point[0] + int(c), point[1] + int(e or 0)
+    if src.a < src.b:
+        from service.log.rollup import series_counts
+
+        for b, (c, e) in series_counts(connection, src.a, src.b, window.model_version, interval_s).items():
+            point = found.setdefault(b, [0, 0])
+            point[0], point[1] = point[0] + c, point[1] + e
     first = int(window.start.timestamp()) // interval_s
     last = -(-int(window.end.timestamp()) // interval_s)
     points = []
@@ -212,14 +268,21 @@ GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
 
 
 @cache
-def _grouped_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+def _grouped_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     column = GROUPED[name]
-    return select(column, func.count()).where(in_window(versioned), column.is_not(None)).group_by(column)
+    return select(column, func.count()).where(in_window(versioned, late), column.is_not(None)).group_by(column)
 
 
-def grouped_counts(connection: Connection, window: Window, name: str) -> dict[str, int]:
-    query = _grouped_query(name, window.model_version is not None)
-    return {str(key): int(count) for key, count in connection.execute(query, bound(window))}
+def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for part, after in src.raw:
+        query = _grouped_query(name, src.window.model_version is not None, after is not None)
+        for key, count in connection.execute(query, bound(part, after)):
+            counts[str(key)] = counts.get(str(key), 0) + int(count)
+    for (figure, key, _), cell in src.cells.items():
+        if figure == name:
+            counts[key] = counts.get(key, 0) + cell[0]
+    return counts
 
 
 @cache
@@ -287,23 +350,28 @@ def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str
     return {"count": total, "accuracy": correct_all / total if total else None, "by_version": by_version}
 
 
-def drift_histograms(connection: Connection, window: Window) -> dict[str, dict[str, int] | list[int]]:
+def drift_histograms(connection: Connection, window: Window, *, rollup: bool = False) -> dict[str, Any]:
     """The four distributions that drift compares: label counts and three binned features."""
+    src = sources(connection, window, rollup=rollup)
     return {
-        "label_mix": grouped_counts(connection, window, "label"),
-        "score": histogram(connection, window, "score")["counts"],
-        "text_length": histogram(connection, window, "text_length")["counts"],
-        "unknown_token_rate": histogram(connection, window, "unknown_token_rate")["counts"],
+        "label_mix": grouped_counts(connection, src, "label"),
+        "score": histogram(connection, src, "score")["counts"],
+        "text_length": histogram(connection, src, "text_length")["counts"],
+        "unknown_token_rate": histogram(connection, src, "unknown_token_rate")["counts"],
     }
 
 
-def window_stats(connection: Connection, window: Window, *, labels: Sequence[str]) -> dict[str, Any]:
-    """Every figure of `/v1/stats` except drift, for one window."""
+def window_stats(
+    connection: Connection, window: Window, *, labels: Sequence[str], rollup: bool = False
+) -> dict[str, Any]:
+    """Every figure of `/v1/stats` except drift, for one window (whole minutes from the rollup when `rollup`)."""
+    src = sources(connection, window, rollup=rollup)
     interval = interval_for(window.seconds)
     score, length, unknown, latency, wait, batch = (
-        histogram(connection, window, name)
+        histogram(connection, src, name)
         for name in ("score", "text_length", "unknown_token_rate", "latency_ms", "queue_wait_ms", "batch_size")
     )
+    mark = src.watermark_s
     return {
         "window": {
             "start": iso(window.start),
@@ -311,16 +379,20 @@ def window_stats(connection: Connection, window: Window, *, labels: Sequence[str
             "interval_s": interval,
             "model_version": window.model_version,
         },
-        "requests": series(connection, window, interval),
-        "labels": grouped_counts(connection, window, "label"),
+        "requests": series(connection, src, interval),
+        "labels": grouped_counts(connection, src, "label"),
         "score_histogram": {"edges": score["edges"], "counts": score["counts"]},
         "text_length": {"edges": length["edges"], "counts": length["counts"]},
         "unknown_token_rate": {"mean": unknown["mean"], "edges": unknown["edges"], "counts": unknown["counts"]},
         "latency_ms": percentiles(latency),
         "queue_wait_ms": percentiles(wait),
         "batch_size": {"edges": batch["edges"], "counts": batch["counts"], "mean": batch["mean"]},
-        "errors_by_code": grouped_counts(connection, window, "error_code"),
+        "errors_by_code": grouped_counts(connection, src, "error_code"),
         "feedback": feedback_summary(feedback_confusion(connection, window), labels),
+        "rollup": {
+            "until": iso(datetime.fromtimestamp(mark, UTC)) if mark is not None else None,
+            "minutes_read": (src.b - src.a) // 60,
+        },
     }
 
 

@@ -1,0 +1,405 @@
+"""The stats rollup: every `/v1/stats` figure per minute and per hour, rebuilt from the log in the background.
+
+A pass recomputes whole minutes from the raw log (the same `GROUP BY`s as `service.log.stats`,
+grouped by minute and model version as well), replaces their rows in `stats_rollup` and rebuilds
+the hours they close from the minute rows, then moves the watermark: every minute before it is
+rolled up. It only touches minutes that ended `lag_s` ago, so the async writer's rows (committed
+up to a flush interval after their time) are in the log before their minute is read. A row that
+comes later still (a writer that held rows through a database outage, a clock behind) has a
+higher id than any the pass saw: the next passes look for such rows among the ids new since the
+pass before last, below the watermark, and recompute their minutes and hours. Recomputing is
+idempotent, so a pass is safe to repeat; the state row is updated compare-and-set in the same
+transaction as the rows, so replicas (and `SENTIMENT_WORKERS` processes) that run passes at once
+never move it backwards, and on PostgreSQL an advisory lock lets one of them work at a time.
+
+A pass covers at most one hour of log time (one transaction: on SQLite the write lock is held
+only for the inserts, ~7,000 rows for an hour of a 10 M-rows-a-month log), skipping stretches
+without rows, so the backfill of a big log after the upgrade is the same loop run until it
+catches up: chunked, resumable (the watermark is committed with each hour), and off the start-up
+path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
+
+from service.log.stats import BINNED, LOG, Window, bucket_of, epoch_seconds, in_window
+from service.log.tables import StatsRollupRow, StatsRollupState
+
+ROLLUP = StatsRollupRow.__table__.c
+STATE = StatsRollupState.__table__.c
+MINUTE, HOUR = 60, 3600
+# pg_advisory_xact_lock key of the rollup pass: one replica at a time does the work.
+ROLLUP_LOCK_KEY = 0x524F4C4C  # "ROLL"
+VERSION_KEY = func.coalesce(LOG.model_version, literal_column("''", String)).label("version")  # '' = no version
+
+
+def _ts(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def floor_to(seconds: float, span: int) -> int:
+    return math.floor(seconds / span) * span
+
+
+def ceil_to(seconds: float, span: int) -> int:
+    return math.ceil(seconds / span) * span
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What one pass did: the watermark before and after it, and how far behind the target it still is."""
+
+    watermark_s: int | None
+    previous_s: int | None
+    target_s: int
+    minutes: int  # minutes with rows recomputed
+    late_minutes: int  # of those, minutes below the old watermark that got rows late
+    skipped: bool = False  # another replica held the lock, or moved the state first
+
+    @property
+    def behind(self) -> bool:
+        return self.watermark_s is not None and self.watermark_s < self.target_s
+
+
+def _text(constant: str) -> Any:
+    """A string constant written into the SQL (figure names are ours): no parameter to type in a GROUP BY."""
+    return literal_column(f"'{constant}'", String)
+
+
+@cache
+def _minute_queries() -> list[Select[Any]]:
+    """One `GROUP BY` per rolled-up figure over the log rows of [start, end), by minute and model version."""
+    minute = (epoch_seconds(LOG.created_at) // MINUTE).label("minute")
+    where = and_(in_window(versioned=False), LOG.id <= bindparam("max_id", type_=LOG.id.type))
+    no = null()
+    error = case((LOG.status >= 400, 1), else_=0).label("bin")
+    queries: list[Select[Any]] = [
+        select(minute, VERSION_KEY, _text("rows"), _text(""), error, func.count(), no, no, no)
+        .where(where)
+        .group_by(minute, VERSION_KEY, error)
+    ]
+    for name, column in (("label", LOG.label), ("error_code", LOG.error_code)):
+        queries.append(
+            select(minute, VERSION_KEY, _text(name), column, literal_column("0", Integer), func.count(), no, no, no)
+            .where(where, column.is_not(None))
+            .group_by(minute, VERSION_KEY, column)
+        )
+    for name, figure in BINNED.items():
+        value = figure.column
+        bucket = bucket_of(value, figure.edges).label("bin")
+        queries.append(
+            select(
+                minute,
+                VERSION_KEY,
+                _text(name),
+                _text(""),
+                bucket,
+                func.count(),
+                func.sum(value),
+                func.min(value),
+                func.max(value),
+            )
+            .where(where, figure.where, value.is_not(None))
+            .group_by(minute, VERSION_KEY, bucket)
+        )
+    return queries
+
+
+FIELDS = ("start_s", "model_version", "figure", "category", "bin", "count", "total", "low", "high")
+
+
+def minute_rows(connection: Connection, start_s: int, end_s: int, max_id: int) -> list[dict[str, Any]]:
+    """The rollup rows of every minute in [start_s, end_s) that has log rows up to `max_id` (absent: zero).
+
+    The id bound makes the rollup count exactly the rows up to the state's `seen_id`, so a reader
+    can add the newer ones from the log without counting any twice.
+    """
+    rows: list[dict[str, Any]] = []
+    for query in _minute_queries():
+        found = connection.execute(query, {"start": _ts(start_s), "end": _ts(end_s), "max_id": max_id})
+        for minute, version, figure, category, b, count, total, low, high in found:
+            rows.append(
+                {
+                    "span_s": MINUTE,
+                    "start_s": int(minute) * MINUTE,
+                    "model_version": version,
+                    "figure": figure,
+                    "category": category,
+                    "bin": int(b),
+                    "count": int(count),
+                    "total": None if total is None else float(total),
+                    "low": None if low is None else float(low),
+                    "high": None if high is None else float(high),
+                }
+            )
+    return rows
+
+
+def _ranges(starts: Iterable[int], span: int) -> list[tuple[int, int]]:
+    """Merge sorted bucket starts into [start, end) ranges of consecutive buckets."""
+    merged: list[tuple[int, int]] = []
+    for s in sorted(set(starts)):
+        if merged and merged[-1][1] == s:
+            merged[-1] = (merged[-1][0], s + span)
+        else:
+            merged.append((s, s + span))
+    return merged
+
+
+def _rebuild_hours(connection: Connection, hours: Sequence[int]) -> None:
+    """Replace the hour rows of `hours` by the sums of their minute rows."""
+    for start, end in _ranges(hours, HOUR):
+        connection.execute(
+            delete(StatsRollupRow).where(ROLLUP.span_s == HOUR, ROLLUP.start_s >= start, ROLLUP.start_s < end)
+        )
+        hour = ((ROLLUP.start_s // HOUR) * HOUR).label("hour")
+        keys = (ROLLUP.model_version, ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
+        summed = (
+            select(
+                literal_column(str(HOUR), Integer),
+                hour,
+                *keys,
+                func.sum(ROLLUP.count),
+                func.sum(ROLLUP.total),
+                func.min(ROLLUP.low),
+                func.max(ROLLUP.high),
+            )
+            .where(ROLLUP.span_s == MINUTE, ROLLUP.start_s >= start, ROLLUP.start_s < end)
+            .group_by(hour, *keys)
+        )
+        connection.execute(insert(StatsRollupRow).from_select(["span_s", *FIELDS], summed))
+
+
+def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
+    """Roll up the next stretch of closed minutes (at most an hour of log time) and any late rows; one transaction."""
+    target = floor_to(now - lag_s, MINUTE)
+    with engine.begin() as connection:
+        # pysqlite begins the transaction at the first write: these reads take no lock on SQLite.
+        if engine.dialect.name == "postgresql" and not connection.scalar(
+            select(func.pg_try_advisory_xact_lock(ROLLUP_LOCK_KEY))
+        ):
+            return Progress(None, None, target, 0, 0, skipped=True)
+        state = connection.execute(
+            select(STATE.watermark_s, STATE.seen_id, STATE.rescan_from_id).where(STATE.id == 1)
+        ).one()
+        old, seen, rescan_from = state
+        newest_id = int(connection.scalar(select(func.max(LOG.id))) or 0)
+        start = old
+        if start is None:  # the first pass: start at the log's first row (or now, when it is empty)
+            first = connection.scalar(select(func.min(LOG.created_at)))
+            start = min(target, floor_to(_as_seconds(first), MINUTE)) if first is not None else target
+            rescan_from = seen = newest_id  # nothing is below the watermark yet
+        # Rows below the watermark that the passes before did not see: their minutes are recomputed.
+        late: list[int] = []
+        if old is not None and rescan_from is not None and newest_id > rescan_from:
+            minute = epoch_seconds(LOG.created_at) // MINUTE
+            late = [
+                int(m) * MINUTE
+                for (m,) in connection.execute(
+                    select(minute)
+                    .where(LOG.id > rescan_from, LOG.id <= newest_id, LOG.created_at < _ts(old))
+                    .distinct()
+                )
+            ]
+        # The next stretch: from the first row at or after the watermark, at most to the end of its hour.
+        new = start
+        sweep: tuple[int, int] | None = None
+        if start < target:
+            next_row = connection.scalar(
+                select(func.min(LOG.created_at)).where(LOG.created_at >= _ts(start), LOG.created_at < _ts(target))
+            )
+            if next_row is None:
+                new = target
+            else:
+                first_minute = floor_to(_as_seconds(next_row), MINUTE)
+                new = min(target, floor_to(first_minute, HOUR) + HOUR)
+                sweep = (first_minute, new)
+        rows: list[dict[str, Any]] = []
+        if sweep is not None:
+            rows += minute_rows(connection, *sweep, newest_id)
+        for a, b in _ranges(late, MINUTE):
+            rows += minute_rows(connection, a, b, newest_id)
+        moved = connection.execute(
+            update(StatsRollupState)
+            .where(
+                STATE.id == 1,
+                STATE.watermark_s.is_not_distinct_from(old),
+                STATE.seen_id.is_not_distinct_from(state.seen_id),
+            )
+            .values(watermark_s=new, seen_id=newest_id, rescan_from_id=seen, updated_at=datetime.now(UTC))
+        )
+        if moved.rowcount != 1:  # another process moved it since we read it: its work stands, ours goes
+            connection.rollback()
+            return Progress(None, old, target, 0, 0, skipped=True)
+        connection.execute(
+            delete(StatsRollupRow).where(ROLLUP.span_s == MINUTE, ROLLUP.start_s >= start, ROLLUP.start_s < new)
+        )
+        for a, b in _ranges(late, MINUTE):
+            connection.execute(
+                delete(StatsRollupRow).where(ROLLUP.span_s == MINUTE, ROLLUP.start_s >= a, ROLLUP.start_s < b)
+            )
+        if rows:
+            connection.execute(insert(StatsRollupRow), rows)
+        # Hours that are now closed and whose minutes changed: the one the old watermark was in, the
+        # swept ones, the late ones.
+        touched = {floor_to(start, HOUR)} | {floor_to(r["start_s"], HOUR) for r in rows}
+        _rebuild_hours(connection, sorted(h for h in touched if h + HOUR <= new))
+    minutes = len({(r["start_s"]) for r in rows})
+    return Progress(new, old, target, minutes, len(late))
+
+
+def _as_seconds(moment: datetime | str) -> float:
+    if isinstance(moment, str):  # SQLite's aggregate over a DateTime column comes back as text
+        moment = datetime.fromisoformat(moment)
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
+
+
+def catch_up(engine: Engine, *, now: float, lag_s: float, on_progress: Any = None) -> Progress:
+    """Run passes until the watermark reaches `now - lag_s` (the backfill, run in the foreground)."""
+    while True:
+        progress = roll_up(engine, now=now, lag_s=lag_s)
+        if on_progress is not None:
+            on_progress(progress)
+        if not progress.behind and not progress.skipped:
+            return progress
+
+
+def reset(connection: Connection) -> None:
+    """Forget the rollup: the next pass rebuilds it from the log's first row (after log rows were deleted)."""
+    connection.execute(delete(StatsRollupRow))
+    connection.execute(
+        update(StatsRollupState)
+        .where(STATE.id == 1)
+        .values(watermark_s=None, seen_id=None, rescan_from_id=None, updated_at=datetime.now(UTC))
+    )
+
+
+def state(connection: Connection) -> tuple[int | None, int | None]:
+    """(watermark, seen id): every minute before the watermark is rolled up from the log rows up to the id."""
+    found = connection.execute(select(STATE.watermark_s, STATE.seen_id).where(STATE.id == 1)).first()
+    if found is None or found[0] is None:
+        return None, None
+    return int(found[0]), None if found[1] is None else int(found[1])
+
+
+def rows_after(connection: Connection, seen_id: int | None, before_s: int) -> bool:
+    """Whether a log row newer than `seen_id` has a time before `before_s` (a late row the rollup lacks)."""
+    if seen_id is None:
+        return False
+    oldest = connection.scalar(select(func.min(LOG.created_at)).where(LOG.id > seen_id))
+    return oldest is not None and _as_seconds(oldest) < before_s
+
+
+def moment(seconds: int) -> datetime:
+    return _ts(seconds)
+
+
+# Reads: whole minutes and hours of a window, summed per figure, category and bin.
+
+
+def plan(window: Window, watermark_s: int | None) -> tuple[list[Window], int, int]:
+    """Split a window into the raw parts read from the log and the whole minutes [a, b) read from the rollup."""
+    if watermark_s is None or window.model_version == "":
+        return [window], 0, 0
+    a = ceil_to(window.start.timestamp(), MINUTE)
+    b = min(floor_to(window.end.timestamp(), MINUTE), watermark_s)
+    if a >= b:
+        return [window], 0, 0
+    raw = [Window(window.start, _ts(a), window.model_version), Window(_ts(b), window.end, window.model_version)]
+    return [w for w in raw if w.start < w.end], a, b
+
+
+def pieces(a: int, b: int, *, hours: bool) -> list[tuple[int, int, int]]:
+    """(span, start, end) of the rollup rows that cover [a, b): whole hours inside it when `hours`, else minutes."""
+    if a >= b:
+        return []
+    h0, h1 = ceil_to(a, HOUR), floor_to(b, HOUR)
+    if not hours or h0 >= h1:
+        return [(MINUTE, a, b)]
+    found = [(MINUTE, a, h0), (HOUR, h0, h1), (MINUTE, h1, b)]
+    return [p for p in found if p[1] < p[2]]
+
+
+def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
+    span, start, end = piece
+    condition = and_(ROLLUP.span_s == span, ROLLUP.start_s >= start, ROLLUP.start_s < end)
+    return and_(condition, ROLLUP.model_version == version) if version is not None else condition
+
+
+Cell = tuple[int, float | None, float | None, float | None]  # count, total, low, high
+
+
+def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
+    """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
+    found: dict[tuple[str, str, int], Cell] = {}
+    for piece in pieces(a, b, hours=True):
+        query = (
+            select(
+                ROLLUP.figure,
+                ROLLUP.category,
+                ROLLUP.bin,
+                func.sum(ROLLUP.count),
+                func.sum(ROLLUP.total),
+                func.min(ROLLUP.low),
+                func.max(ROLLUP.high),
+            )
+            .where(_in_piece(piece, version))
+            .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
+        )
+        for figure, category, b_, count, total, low, high in connection.execute(query):
+            key = (str(figure), str(category), int(b_))
+            found[key] = merge_cell(found.get(key), (int(count), total, low, high))
+    return found
+
+
+def merge_cell(old: Cell | None, new: Cell) -> Cell:
+    if old is None:
+        return new
+    return (
+        old[0] + new[0],
+        None if old[1] is None and new[1] is None else float(old[1] or 0) + float(new[1] or 0),
+        new[2] if old[2] is None else old[2] if new[2] is None else min(old[2], new[2]),
+        new[3] if old[3] is None else old[3] if new[3] is None else max(old[3], new[3]),
+    )
+
+
+def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
+    """Interval number → [rows, error rows] over the whole minutes [a, b) (hours where they fit the interval)."""
+    found: dict[int, list[int]] = {}
+    for piece in pieces(a, b, hours=interval_s % HOUR == 0):
+        bucket = (ROLLUP.start_s // interval_s).label("bucket")
+        query = (
+            select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
+            .where(_in_piece(piece, version), ROLLUP.figure == "rows")
+            .group_by(bucket, ROLLUP.bin)
+        )
+        for number, b_, count in connection.execute(query):
+            point = found.setdefault(int(number), [0, 0])
+            point[0] += int(count)
+            if int(b_):
+                point[1] += int(count)
+    return found
