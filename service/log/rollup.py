@@ -22,6 +22,7 @@ path.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Insert,
     Integer,
     Select,
     String,
@@ -76,7 +78,7 @@ class Progress:
     watermark_s: int | None
     previous_s: int | None
     target_s: int
-    minutes: int  # minutes with rows recomputed
+    written: int  # minute rows written to the rollup
     late_minutes: int  # of those, minutes below the old watermark that got rows late
     skipped: bool = False  # another replica held the lock, or moved the state first
 
@@ -90,21 +92,28 @@ def _text(constant: str) -> Any:
     return literal_column(f"'{constant}'", String)
 
 
+FIELDS = ("start_s", "model_version", "figure", "category", "bin", "count", "total", "low", "high")
+
+
 @cache
-def _minute_queries() -> list[Select[Any]]:
-    """One `GROUP BY` per rolled-up figure over the log rows of [start, end), by minute and model version."""
-    minute = (epoch_seconds(LOG.created_at) // MINUTE).label("minute")
+def _minute_inserts() -> list[Insert]:
+    """One INSERT from a `GROUP BY` per figure over the log rows of [start, end) up to an id, by minute and version."""
+    # Constants written into the SQL, not bound: PostgreSQL matches a GROUP BY expression by its text.
+    minute = epoch_seconds(LOG.created_at) // literal_column(str(MINUTE), Integer)
+    span, start_s = literal_column(str(MINUTE), Integer), minute * literal_column(str(MINUTE), Integer)
     where = and_(in_window(versioned=False), LOG.id <= bindparam("max_id", type_=LOG.id.type))
     no = null()
     error = case((LOG.status >= 400, 1), else_=0).label("bin")
     queries: list[Select[Any]] = [
-        select(minute, VERSION_KEY, _text("rows"), _text(""), error, func.count(), no, no, no)
+        select(span, start_s, VERSION_KEY, _text("rows"), _text(""), error, func.count(), no, no, no)
         .where(where)
         .group_by(minute, VERSION_KEY, error)
     ]
     for name, column in (("label", LOG.label), ("error_code", LOG.error_code)):
         queries.append(
-            select(minute, VERSION_KEY, _text(name), column, literal_column("0", Integer), func.count(), no, no, no)
+            select(
+                span, start_s, VERSION_KEY, _text(name), column, literal_column("0", Integer), func.count(), no, no, no
+            )
             .where(where, column.is_not(None))
             .group_by(minute, VERSION_KEY, column)
         )
@@ -113,7 +122,8 @@ def _minute_queries() -> list[Select[Any]]:
         bucket = bucket_of(value, figure.edges).label("bin")
         queries.append(
             select(
-                minute,
+                span,
+                start_s,
                 VERSION_KEY,
                 _text(name),
                 _text(""),
@@ -126,37 +136,20 @@ def _minute_queries() -> list[Select[Any]]:
             .where(where, figure.where, value.is_not(None))
             .group_by(minute, VERSION_KEY, bucket)
         )
-    return queries
+    return [insert(StatsRollupRow).from_select(["span_s", *FIELDS], q) for q in queries]
 
 
-FIELDS = ("start_s", "model_version", "figure", "category", "bin", "count", "total", "low", "high")
-
-
-def minute_rows(connection: Connection, start_s: int, end_s: int, max_id: int) -> list[dict[str, Any]]:
-    """The rollup rows of every minute in [start_s, end_s) that has log rows up to `max_id` (absent: zero).
+def insert_minutes(connection: Connection, start_s: int, end_s: int, max_id: int) -> int:
+    """Write the rollup rows of every minute in [start_s, end_s) from the log rows up to `max_id`; return their count.
 
     The id bound makes the rollup count exactly the rows up to the state's `seen_id`, so a reader
-    can add the newer ones from the log without counting any twice.
+    can add the newer ones from the log without counting any twice. Minutes without rows get none.
     """
-    rows: list[dict[str, Any]] = []
-    for query in _minute_queries():
-        found = connection.execute(query, {"start": _ts(start_s), "end": _ts(end_s), "max_id": max_id})
-        for minute, version, figure, category, b, count, total, low, high in found:
-            rows.append(
-                {
-                    "span_s": MINUTE,
-                    "start_s": int(minute) * MINUTE,
-                    "model_version": version,
-                    "figure": figure,
-                    "category": category,
-                    "bin": int(b),
-                    "count": int(count),
-                    "total": None if total is None else float(total),
-                    "low": None if low is None else float(low),
-                    "high": None if high is None else float(high),
-                }
-            )
-    return rows
+    written = 0
+    for statement in _minute_inserts():
+        result = connection.execute(statement, {"start": _ts(start_s), "end": _ts(end_s), "max_id": max_id})
+        written += max(0, result.rowcount)
+    return written
 
 
 def _ranges(starts: Iterable[int], span: int) -> list[tuple[int, int]]:
@@ -238,11 +231,6 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
                 first_minute = floor_to(_as_seconds(next_row), MINUTE)
                 new = min(target, floor_to(first_minute, HOUR) + HOUR)
                 sweep = (first_minute, new)
-        rows: list[dict[str, Any]] = []
-        if sweep is not None:
-            rows += minute_rows(connection, *sweep, newest_id)
-        for a, b in _ranges(late, MINUTE):
-            rows += minute_rows(connection, a, b, newest_id)
         moved = connection.execute(
             update(StatsRollupState)
             .where(
@@ -262,14 +250,18 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
             connection.execute(
                 delete(StatsRollupRow).where(ROLLUP.span_s == MINUTE, ROLLUP.start_s >= a, ROLLUP.start_s < b)
             )
-        if rows:
-            connection.execute(insert(StatsRollupRow), rows)
+        # In the write transaction (on SQLite this holds the write lock for the GROUP BYs of at most
+        # an hour of log rows, ~0.1 s at 14,000 rows an hour): no rows travel through Python.
+        written = 0
+        for a, b in ([sweep] if sweep else []) + _ranges(late, MINUTE):
+            written += insert_minutes(connection, a, b, newest_id)
         # Hours that are now closed and whose minutes changed: the one the old watermark was in, the
         # swept ones, the late ones.
-        touched = {floor_to(start, HOUR)} | {floor_to(r["start_s"], HOUR) for r in rows}
+        touched = {floor_to(start, HOUR)} | {floor_to(m, HOUR) for m in late}
+        if sweep:
+            touched |= set(range(floor_to(sweep[0], HOUR), sweep[1], HOUR))
         _rebuild_hours(connection, sorted(h for h in touched if h + HOUR <= new))
-    minutes = len({(r["start_s"]) for r in rows})
-    return Progress(new, old, target, minutes, len(late))
+    return Progress(new, old, target, written, len(late))
 
 
 def _as_seconds(moment: datetime | str) -> float:
@@ -286,6 +278,8 @@ def catch_up(engine: Engine, *, now: float, lag_s: float, on_progress: Any = Non
             on_progress(progress)
         if not progress.behind and not progress.skipped:
             return progress
+        if progress.skipped:  # another process is rolling up: wait for it
+            time.sleep(0.5)
 
 
 def reset(connection: Connection) -> None:
@@ -310,7 +304,10 @@ def rows_after(connection: Connection, seen_id: int | None, before_s: int) -> bo
     """Whether a log row newer than `seen_id` has a time before `before_s` (a late row the rollup lacks)."""
     if seen_id is None:
         return False
-    oldest = connection.scalar(select(func.min(LOG.created_at)).where(LOG.id > seen_id))
+    # min() of an expression, not of the column: SQLite would otherwise walk the created_at index
+    # from the oldest row looking for a new id (the whole log); this reads only the ids since the pass.
+    newest_rows = func.coalesce(LOG.created_at, LOG.created_at, type_=LOG.created_at.type)
+    oldest = connection.scalar(select(func.min(newest_rows)).where(LOG.id > seen_id))
     return oldest is not None and _as_seconds(oldest) < before_s
 
 

@@ -166,3 +166,37 @@ def test_upgrade_from_0002_with_rows_then_backfill(settings_for: Callable[..., S
         after = all_stats(client)
     assert after[3]["rollup"]["minutes_read"] > 0
     assert without_rollup_block(after) == without_rollup_block(before)
+
+
+def test_a_row_just_before_a_minute_counts_in_that_minute(
+    settings_for: Callable[..., Settings], database_url: str
+) -> None:
+    # SQLite's date functions round to milliseconds: 00:00:59.9999995 must not count in 00:01.
+    raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
+    with TestClient(create_app(raw)) as plain:
+        insert_rows(plain.app.state.runtime.engine, [log_row(at(59.999999))])  # type: ignore[attr-defined]
+        series = all_stats(plain)[1]["requests"]["series"]
+    assert (series[0]["count"], series[1]["count"]) == (1, 0)
+
+
+def test_the_rollup_command_backfills_and_resets(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.__main__ import main
+    from service.log.rollup import state
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    monkeypatch.setenv("SENTIMENT_DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    engine = make_engine(url, durable=False)
+    insert_rows(engine, fixture_rows(5, EDGES))
+    assert main(["rollup"]) == 0
+    assert "rolled up to " in capsys.readouterr().out
+    with engine.connect() as connection:
+        mark, seen = state(connection)
+        rolled = connection.scalar(select(func.count()).select_from(StatsRollupRow))
+    assert mark is not None and mark > at(18030).timestamp() and seen == len(EDGES) and rolled
+    assert main(["rollup", "--reset"]) == 0
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(StatsRollupRow)) == rolled
+    engine.dispose()
