@@ -21,7 +21,6 @@ path.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,27 +47,25 @@ from sqlalchemy import (
     update,
 )
 
-from service.log.stats import BINNED, LOG, Window, bucket_of, epoch_seconds, in_window
+from service.log.figures import (
+    BINNED,
+    HOUR,
+    LOG,
+    MINUTE,
+    as_seconds,
+    bucket_of,
+    epoch_seconds,
+    floor_to,
+    in_window,
+    moment,
+)
 from service.log.tables import StatsRollupRow, StatsRollupState
 
 ROLLUP = StatsRollupRow.__table__.c
 STATE = StatsRollupState.__table__.c
-MINUTE, HOUR = 60, 3600
 # pg_advisory_xact_lock key of the rollup pass: one replica at a time does the work.
 ROLLUP_LOCK_KEY = 0x524F4C4C  # "ROLL"
 VERSION_KEY = func.coalesce(LOG.model_version, literal_column("''", String)).label("version")  # '' = no version
-
-
-def _ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def floor_to(seconds: float, span: int) -> int:
-    return math.floor(seconds / span) * span
-
-
-def ceil_to(seconds: float, span: int) -> int:
-    return math.ceil(seconds / span) * span
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ def insert_minutes(connection: Connection, start_s: int, end_s: int, max_id: int
     """
     written = 0
     for statement in _minute_inserts():
-        result = connection.execute(statement, {"start": _ts(start_s), "end": _ts(end_s), "max_id": max_id})
+        result = connection.execute(statement, {"start": moment(start_s), "end": moment(end_s), "max_id": max_id})
         written += max(0, result.rowcount)
     return written
 
@@ -204,7 +201,7 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
         start = old
         if start is None:  # the first pass: start at the log's first row (or now, when it is empty)
             first = connection.scalar(select(func.min(LOG.created_at)))
-            start = min(target, floor_to(_as_seconds(first), MINUTE)) if first is not None else target
+            start = min(target, floor_to(as_seconds(first), MINUTE)) if first is not None else target
             rescan_from = seen = newest_id  # nothing is below the watermark yet
         # Rows below the watermark that the passes before did not see: their minutes are recomputed.
         late: list[int] = []
@@ -214,7 +211,7 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
                 int(m) * MINUTE
                 for (m,) in connection.execute(
                     select(minute)
-                    .where(LOG.id > rescan_from, LOG.id <= newest_id, LOG.created_at < _ts(old))
+                    .where(LOG.id > rescan_from, LOG.id <= newest_id, LOG.created_at < moment(old))
                     .distinct()
                 )
             ]
@@ -223,12 +220,12 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
         sweep: tuple[int, int] | None = None
         if start < target:
             next_row = connection.scalar(
-                select(func.min(LOG.created_at)).where(LOG.created_at >= _ts(start), LOG.created_at < _ts(target))
+                select(func.min(LOG.created_at)).where(LOG.created_at >= moment(start), LOG.created_at < moment(target))
             )
             if next_row is None:
                 new = target
             else:
-                first_minute = floor_to(_as_seconds(next_row), MINUTE)
+                first_minute = floor_to(as_seconds(next_row), MINUTE)
                 new = min(target, floor_to(first_minute, HOUR) + HOUR)
                 sweep = (first_minute, new)
         moved = connection.execute(
@@ -264,12 +261,6 @@ def roll_up(engine: Engine, *, now: float, lag_s: float) -> Progress:
     return Progress(new, old, target, written, len(late))
 
 
-def _as_seconds(moment: datetime | str) -> float:
-    if isinstance(moment, str):  # SQLite's aggregate over a DateTime column comes back as text
-        moment = datetime.fromisoformat(moment)
-    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
-
-
 def catch_up(engine: Engine, *, now: float, lag_s: float, on_progress: Any = None) -> Progress:
     """Run passes until the watermark reaches `now - lag_s` (the backfill, run in the foreground)."""
     while True:
@@ -290,113 +281,3 @@ def reset(connection: Connection) -> None:
         .where(STATE.id == 1)
         .values(watermark_s=None, seen_id=None, rescan_from_id=None, updated_at=datetime.now(UTC))
     )
-
-
-def state(connection: Connection) -> tuple[int | None, int | None]:
-    """(watermark, seen id): every minute before the watermark is rolled up from the log rows up to the id."""
-    found = connection.execute(select(STATE.watermark_s, STATE.seen_id).where(STATE.id == 1)).first()
-    if found is None or found[0] is None:
-        return None, None
-    return int(found[0]), None if found[1] is None else int(found[1])
-
-
-def rows_after(connection: Connection, seen_id: int | None, before_s: int) -> bool:
-    """Whether a log row newer than `seen_id` has a time before `before_s` (a late row the rollup lacks)."""
-    if seen_id is None:
-        return False
-    # min() of an expression, not of the column: SQLite would otherwise walk the created_at index
-    # from the oldest row looking for a new id (the whole log); this reads only the ids since the pass.
-    newest_rows = func.coalesce(LOG.created_at, LOG.created_at, type_=LOG.created_at.type)
-    oldest = connection.scalar(select(func.min(newest_rows)).where(LOG.id > seen_id))
-    return oldest is not None and _as_seconds(oldest) < before_s
-
-
-def moment(seconds: int) -> datetime:
-    return _ts(seconds)
-
-
-# Reads: whole minutes and hours of a window, summed per figure, category and bin.
-
-
-def plan(window: Window, watermark_s: int | None) -> tuple[list[Window], int, int]:
-    """Split a window into the raw parts read from the log and the whole minutes [a, b) read from the rollup."""
-    if watermark_s is None or window.model_version == "":
-        return [window], 0, 0
-    a = ceil_to(window.start.timestamp(), MINUTE)
-    b = min(floor_to(window.end.timestamp(), MINUTE), watermark_s)
-    if a >= b:
-        return [window], 0, 0
-    raw = [Window(window.start, _ts(a), window.model_version), Window(_ts(b), window.end, window.model_version)]
-    return [w for w in raw if w.start < w.end], a, b
-
-
-def pieces(a: int, b: int, *, hours: bool) -> list[tuple[int, int, int]]:
-    """(span, start, end) of the rollup rows that cover [a, b): whole hours inside it when `hours`, else minutes."""
-    if a >= b:
-        return []
-    h0, h1 = ceil_to(a, HOUR), floor_to(b, HOUR)
-    if not hours or h0 >= h1:
-        return [(MINUTE, a, b)]
-    found = [(MINUTE, a, h0), (HOUR, h0, h1), (MINUTE, h1, b)]
-    return [p for p in found if p[1] < p[2]]
-
-
-def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
-    span, start, end = piece
-    condition = and_(ROLLUP.span_s == span, ROLLUP.start_s >= start, ROLLUP.start_s < end)
-    return and_(condition, ROLLUP.model_version == version) if version is not None else condition
-
-
-Cell = tuple[int, float | None, float | None, float | None]  # count, total, low, high
-
-
-def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
-    """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
-    found: dict[tuple[str, str, int], Cell] = {}
-    for piece in pieces(a, b, hours=True):
-        query = (
-            select(
-                ROLLUP.figure,
-                ROLLUP.category,
-                ROLLUP.bin,
-                func.sum(ROLLUP.count),
-                func.sum(ROLLUP.total),
-                func.min(ROLLUP.low),
-                func.max(ROLLUP.high),
-            )
-            .where(_in_piece(piece, version))
-            .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
-        )
-        for figure, category, b_, count, total, low, high in connection.execute(query):
-            key = (str(figure), str(category), int(b_))
-            found[key] = merge_cell(found.get(key), (int(count), total, low, high))
-    return found
-
-
-def merge_cell(old: Cell | None, new: Cell) -> Cell:
-    if old is None:
-        return new
-    return (
-        old[0] + new[0],
-        None if old[1] is None and new[1] is None else float(old[1] or 0) + float(new[1] or 0),
-        new[2] if old[2] is None else old[2] if new[2] is None else min(old[2], new[2]),
-        new[3] if old[3] is None else old[3] if new[3] is None else max(old[3], new[3]),
-    )
-
-
-def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
-    """Interval number → [rows, error rows] over the whole minutes [a, b) (hours where they fit the interval)."""
-    found: dict[int, list[int]] = {}
-    for piece in pieces(a, b, hours=interval_s % HOUR == 0):
-        bucket = (ROLLUP.start_s // interval_s).label("bucket")
-        query = (
-            select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
-            .where(_in_piece(piece, version), ROLLUP.figure == "rows")
-            .group_by(bucket, ROLLUP.bin)
-        )
-        for number, b_, count in connection.execute(query):
-            point = found.setdefault(int(number), [0, 0])
-            point[0] += int(count)
-            if int(b_):
-                point[1] += int(count)
-    return found

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from service.errors import NotReady, ServiceError
 from service.log.drift import compare
 from service.log.feedback import find_prediction, review_queue, upsert_feedback
-from service.log.rollup import state as rollup_state
+from service.log.rollup_read import state as rollup_state
 from service.log.stats import WINDOWS, Window, as_utc, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
 from service.monitoring.rollup import RollupGauges, maintain_forever

@@ -183,7 +183,7 @@ def test_the_rollup_command_backfills_and_resets(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from service.__main__ import main
-    from service.log.rollup import state
+    from service.log.rollup_read import state
 
     url = f"sqlite:///{tmp_path / 'log.db'}"
     monkeypatch.setenv("SENTIMENT_DATABASE_URL", url)

@@ -1,0 +1,148 @@
+"""Reading a window through the stats rollup: whole minutes and hours from `stats_rollup`, the rest from the log.
+
+`sources` plans a window: the partial minutes at its edges and everything after the watermark
+are read from the log, the whole minutes and hours between from the rollup (summed per figure,
+category and bin), plus, from the log, any row newer than the rollup's `seen_id` that falls in
+those minutes (a row that came late). The parts never overlap, so every row counts once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from service.log.figures import HOUR, LOG, MINUTE, Window, as_seconds, ceil_to, floor_to, moment
+from service.log.rollup import ROLLUP, STATE
+
+Cell = tuple[int, Any, Any, Any]  # count, total, low, high
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where a window's figures come from: the log for `raw`, the rollup for the whole minutes [a, b)."""
+
+    window: Window
+    raw: list[tuple[Window, int | None]]  # a part of the window, and None or the id above which its rows count
+    a: int = 0
+    b: int = 0
+    cells: dict[tuple[str, str, int], Cell] = field(default_factory=dict)
+    watermark_s: int | None = None
+
+
+def sources(connection: Connection, window: Window, *, rollup: bool) -> Sources:
+    """Plan a window: whole minutes below the rollup's watermark from `stats_rollup`, the rest from the log."""
+    if not rollup:
+        return Sources(window, [(window, None)])
+    mark, seen_id = state(connection)
+    raw, a, b = plan(window, mark)
+    parts: list[tuple[Window, int | None]] = [(w, None) for w in raw]
+    found: dict[tuple[str, str, int], Cell] = {}
+    if a < b:
+        found = cells(connection, a, b, window.model_version)
+        # Rows committed since the last pass that belong to minutes it had already rolled up (a
+        # writer that held them longer than the lag): the log gives them until the next pass does.
+        if rows_after(connection, seen_id, b):
+            parts.append((Window(moment(a), moment(b), window.model_version), seen_id))
+    return Sources(window, parts, a, b, found, mark)
+
+
+def state(connection: Connection) -> tuple[int | None, int | None]:
+    """(watermark, seen id): every minute before the watermark is rolled up from the log rows up to the id."""
+    found = connection.execute(select(STATE.watermark_s, STATE.seen_id).where(STATE.id == 1)).first()
+    if found is None or found[0] is None:
+        return None, None
+    return int(found[0]), None if found[1] is None else int(found[1])
+
+
+def rows_after(connection: Connection, seen_id: int | None, before_s: int) -> bool:
+    """Whether a log row newer than `seen_id` has a time before `before_s` (a late row the rollup lacks)."""
+    if seen_id is None:
+        return False
+    # min() of an expression, not of the column: SQLite would otherwise walk the created_at index
+    # from the oldest row looking for a new id (the whole log); this reads only the ids since the pass.
+    newest_rows = func.coalesce(LOG.created_at, LOG.created_at, type_=LOG.created_at.type)
+    oldest = connection.scalar(select(func.min(newest_rows)).where(LOG.id > seen_id))
+    return oldest is not None and as_seconds(oldest) < before_s
+
+
+def plan(window: Window, watermark_s: int | None) -> tuple[list[Window], int, int]:
+    """Split a window into the raw parts read from the log and the whole minutes [a, b) read from the rollup."""
+    if watermark_s is None or window.model_version == "":
+        return [window], 0, 0
+    a = ceil_to(window.start.timestamp(), MINUTE)
+    b = min(floor_to(window.end.timestamp(), MINUTE), watermark_s)
+    if a >= b:
+        return [window], 0, 0
+    raw = [Window(window.start, moment(a), window.model_version), Window(moment(b), window.end, window.model_version)]
+    return [w for w in raw if w.start < w.end], a, b
+
+
+def pieces(a: int, b: int, *, hours: bool) -> list[tuple[int, int, int]]:
+    """(span, start, end) of the rollup rows that cover [a, b): whole hours inside it when `hours`, else minutes."""
+    if a >= b:
+        return []
+    h0, h1 = ceil_to(a, HOUR), floor_to(b, HOUR)
+    if not hours or h0 >= h1:
+        return [(MINUTE, a, b)]
+    found = [(MINUTE, a, h0), (HOUR, h0, h1), (MINUTE, h1, b)]
+    return [p for p in found if p[1] < p[2]]
+
+
+def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
+    span, start, end = piece
+    condition = and_(ROLLUP.span_s == span, ROLLUP.start_s >= start, ROLLUP.start_s < end)
+    return and_(condition, ROLLUP.model_version == version) if version is not None else condition
+
+
+def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
+    """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
+    found: dict[tuple[str, str, int], Cell] = {}
+    for piece in pieces(a, b, hours=True):
+        query = (
+            select(
+                ROLLUP.figure,
+                ROLLUP.category,
+                ROLLUP.bin,
+                func.sum(ROLLUP.count),
+                func.sum(ROLLUP.total),
+                func.min(ROLLUP.low),
+                func.max(ROLLUP.high),
+            )
+            .where(_in_piece(piece, version))
+            .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
+        )
+        for figure, category, b_, count, total, low, high in connection.execute(query):
+            key = (str(figure), str(category), int(b_))
+            found[key] = merge_cell(found.get(key), (int(count), total, low, high))
+    return found
+
+
+def merge_cell(old: Cell | None, new: Cell) -> Cell:
+    if old is None:
+        return new
+    return (
+        old[0] + new[0],
+        None if old[1] is None and new[1] is None else float(old[1] or 0) + float(new[1] or 0),
+        new[2] if old[2] is None else old[2] if new[2] is None else min(old[2], new[2]),
+        new[3] if old[3] is None else old[3] if new[3] is None else max(old[3], new[3]),
+    )
+
+
+def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
+    """Interval number → [rows, error rows] over the whole minutes [a, b) (hours where they fit the interval)."""
+    found: dict[int, list[int]] = {}
+    for piece in pieces(a, b, hours=interval_s % HOUR == 0):
+        bucket = (ROLLUP.start_s // interval_s).label("bucket")
+        query = (
+            select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
+            .where(_in_piece(piece, version), ROLLUP.figure == "rows")
+            .group_by(bucket, ROLLUP.bin)
+        )
+        for number, b_, count in connection.execute(query):
+            point = found.setdefault(int(number), [0, 0])
+            point[0] += int(count)
+            if int(b_):
+                point[1] += int(count)
+    return found
