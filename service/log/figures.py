@@ -131,7 +131,8 @@ BINNED = {
 }
 
 
-MINUTE, HOUR = 60, 3600
+MINUTE, HOUR, DAY = 60, 3600, 86400
+SPANS = (MINUTE, HOUR, DAY)  # the rollup's levels: each one a whole number of the one before
 
 
 def floor_to(seconds: float, span: int) -> int:

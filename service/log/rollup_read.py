@@ -8,12 +8,13 @@ those minutes (a row that came late). The parts never overlap, so every row coun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from service.log.figures import HOUR, LOG, MINUTE, Window, as_seconds, ceil_to, floor_to, moment
+from service.log.figures import LOG, MINUTE, SPANS, Window, as_seconds, ceil_to, floor_to, moment
 from service.log.rollup import ROLLUP, STATE
 
 Cell = tuple[int, Any, Any, Any]  # count, total, low, high
@@ -79,15 +80,17 @@ def plan(window: Window, watermark_s: int | None) -> tuple[list[Window], int, in
     return [w for w in raw if w.start < w.end], a, b
 
 
-def pieces(a: int, b: int, *, hours: bool) -> list[tuple[int, int, int]]:
-    """(span, start, end) of the rollup rows that cover [a, b): whole hours inside it when `hours`, else minutes."""
+def pieces(a: int, b: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int, int]]:
+    """(span, start, end) of the rollup rows that cover the whole minutes [a, b): the longest spans inside it."""
     if a >= b:
         return []
-    h0, h1 = ceil_to(a, HOUR), floor_to(b, HOUR)
-    if not hours or h0 >= h1:
-        return [(MINUTE, a, b)]
-    found = [(MINUTE, a, h0), (HOUR, h0, h1), (MINUTE, h1, b)]
-    return [p for p in found if p[1] < p[2]]
+    *shorter, span = spans
+    if not shorter:
+        return [(span, a, b)]
+    s0, s1 = ceil_to(a, span), floor_to(b, span)
+    if s0 >= s1:
+        return pieces(a, b, shorter)
+    return [*pieces(a, s0, shorter), (span, s0, s1), *pieces(s1, b, shorter)]
 
 
 def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
@@ -99,7 +102,7 @@ def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
 def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
     """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
     found: dict[tuple[str, str, int], Cell] = {}
-    for piece in pieces(a, b, hours=True):
+    for piece in pieces(a, b):
         query = (
             select(
                 ROLLUP.figure,
@@ -131,9 +134,9 @@ def merge_cell(old: Cell | None, new: Cell) -> Cell:
 
 
 def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
-    """Interval number → [rows, error rows] over the whole minutes [a, b) (hours where they fit the interval)."""
+    """Interval number → [rows, error rows] over the whole minutes [a, b) (hours, days where they fit the interval)."""
     found: dict[int, list[int]] = {}
-    for piece in pieces(a, b, hours=interval_s % HOUR == 0):
+    for piece in pieces(a, b, [span for span in SPANS if interval_s % span == 0]):
         bucket = (ROLLUP.start_s // interval_s).label("bucket")
         query = (
             select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))

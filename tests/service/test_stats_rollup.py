@@ -131,6 +131,12 @@ def test_stats_from_the_rollup_equal_the_raw_log(apps: tuple[TestClient, TestCli
     assert without_rollup_block(whole) == without_rollup_block(all_stats(plain))
     assert whole[0]["requests"]["total"] == 24 + 4 - 5  # the rows of [00:00:30.5, 05:17:00.25)
 
+    # A late row in a closed day: its minute, hour and day are rebuilt.
+    insert_rows(engine, fixture_rows(7, [-60 - US, 7199.5]))
+    assert roll_up(engine, now=at(10 * 86400).timestamp(), lag_s=60).late_minutes == 2
+    assert without_rollup_block(all_stats(client)) == without_rollup_block(all_stats(plain))
+    assert all_stats(client)[3]["requests"]["total"] == whole[3]["requests"]["total"] + 2
+
 
 def test_a_reset_rollup_is_rebuilt_and_stays_exact(apps: tuple[TestClient, TestClient, Engine]) -> None:
     client, plain, engine = apps
@@ -138,6 +144,8 @@ def test_a_reset_rollup_is_rebuilt_and_stays_exact(apps: tuple[TestClient, TestC
     catch_up(engine, now=at(10 * 86400).timestamp(), lag_s=60)
     with engine.connect() as connection:
         built = connection.scalar(select(func.count()).select_from(StatsRollupRow))
+        spans = {span for (span,) in connection.execute(select(StatsRollupRow.span_s).distinct())}
+    assert spans == {60, 3600, 86400}
     with engine.begin() as connection:  # an operator deleted log rows: forget the rollup, it is rebuilt
         reset(connection)
     assert without_rollup_block(all_stats(client)) == without_rollup_block(all_stats(plain))  # raw meanwhile
@@ -200,3 +208,16 @@ def test_the_rollup_command_backfills_and_resets(
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(StatsRollupRow)) == rolled
     engine.dispose()
+
+
+def test_passes_running_at_once_build_one_exact_rollup(apps: tuple[TestClient, TestClient, Engine]) -> None:
+    """Replicas run passes at the same time: the state moves compare-and-set, nothing is counted twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, plain, engine = apps
+    insert_rows(engine, fixture_rows(6, EDGES))
+    now = at(10 * 86400).timestamp()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: catch_up(engine, now=now, lag_s=60), range(4)))
+    assert all(r.watermark_s == results[0].watermark_s for r in results)
+    assert without_rollup_block(all_stats(client)) == without_rollup_block(all_stats(plain))
