@@ -1,22 +1,24 @@
-"""The stats rollup: every `/v1/stats` figure per minute and per hour, rebuilt from the log in the background.
+"""The stats rollup: every `/v1/stats` figure per minute, hour and day, rebuilt from the log in the background.
 
 A pass recomputes whole minutes from the raw log (the same `GROUP BY`s as `service.log.stats`,
-grouped by minute and model version as well), replaces their rows in `stats_rollup` and rebuilds
-the hours they close from the minute rows, then moves the watermark: every minute before it is
-rolled up. It only touches minutes that ended `lag_s` ago, so the async writer's rows (committed
-up to a flush interval after their time) are in the log before their minute is read. A row that
-comes later still (a writer that held rows through a database outage, a clock behind) has a
-higher id than any the pass saw: the next passes look for such rows among the ids new since the
-pass before last, below the watermark, and recompute their minutes and hours. Recomputing is
-idempotent, so a pass is safe to repeat; the state row is updated compare-and-set in the same
-transaction as the rows, so replicas (and `SENTIMENT_WORKERS` processes) that run passes at once
-never move it backwards, and on PostgreSQL an advisory lock lets one of them work at a time.
+grouped by minute and model version as well, counting the log rows up to the newest id it saw),
+replaces their rows in `stats_rollup`, rebuilds the hours and days they close from the rows one
+level down, then moves the watermark: every minute before it is rolled up. It only touches
+minutes that ended `lag_s` ago, so the async writer's rows (committed up to a flush interval after
+their time) are in the log before their minute is read. A row that comes later still (a writer
+that held rows through a database outage, a clock behind) has a higher id than the pass saw:
+readers add such rows from the log at once (`service.log.rollup_read`), and the next passes find
+them among the ids new since the pass before last, below the watermark, and recompute their
+minutes, hours and days. Recomputing is idempotent, so a pass is safe to repeat; the state row is
+updated compare-and-set in the same transaction as the rows, so replicas (and
+`SENTIMENT_WORKERS` processes) that run passes at once never move it backwards, and on
+PostgreSQL an advisory lock lets one of them work at a time.
 
-A pass covers at most one hour of log time (one transaction: on SQLite the write lock is held
-only for the inserts, ~7,000 rows for an hour of a 10 M-rows-a-month log), skipping stretches
-without rows, so the backfill of a big log after the upgrade is the same loop run until it
-catches up: chunked, resumable (the watermark is committed with each hour), and off the start-up
-path.
+A pass covers at most one hour of log time, skipping stretches without rows, so the backfill of
+a big log after the upgrade is the same loop run until it catches up: chunked, resumable (the
+watermark is committed with each hour), and off the start-up path. On PostgreSQL a pass is one
+transaction; on SQLite, which has one writer, the `GROUP BY`s write into a temporary table while
+only reading the log, and the rollup's rows are copied in a second, short transaction.
 """
 
 from __future__ import annotations

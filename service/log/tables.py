@@ -75,16 +75,16 @@ class RolloutRow(Base):
 
 
 class StatsRollupRow(Base):
-    """The request log's figures over one whole minute or hour, per model version (added by 0003).
+    """The request log's figures over one whole minute, hour or day, per model version (added by 0003).
 
     One row per (span, start, version, figure, category, bin): `count` rows fell in it, `total` is the
     sum of the figure's values there, `low`/`high` the smallest and largest. Rebuilt from the log by
-    `service.log.rollup`; `/v1/stats` reads whole minutes and hours from here.
+    `service.log.rollup`; `/v1/stats` reads whole minutes, hours and days from here.
     """
 
     __tablename__ = "stats_rollup"
 
-    span_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # 60 (a minute) or 3600 (an hour)
+    span_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # 60 (a minute), 3600 (an hour) or 86400 (a UTC day)
     start_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds, a multiple of span_s
     model_version: Mapped[str] = mapped_column(String(32), primary_key=True)  # '' for rows without one
     figure: Mapped[str] = mapped_column(String(24), primary_key=True)  # rows, label, error_code, score, ...

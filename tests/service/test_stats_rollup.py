@@ -221,3 +221,27 @@ def test_passes_running_at_once_build_one_exact_rollup(apps: tuple[TestClient, T
         results = list(pool.map(lambda _: catch_up(engine, now=now, lag_s=60), range(4)))
     assert all(r.watermark_s == results[0].watermark_s for r in results)
     assert without_rollup_block(all_stats(client)) == without_rollup_block(all_stats(plain))
+
+
+def test_the_background_task_rolls_up_and_shows_its_watermark_on_metrics(
+    settings_for: Callable[..., Settings],
+) -> None:
+    import re
+    import time
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    settings = settings_for(drift_refresh_s=0, stats_rollup_s=0.2, stats_rollup_lag_s=0)
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        insert_rows(engine, [log_row(now - timedelta(hours=3, seconds=i)) for i in range(5)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = re.search(
+                r"^sentiment_stats_rollup_watermark_timestamp_seconds (\S+)$", client.get("/metrics").text, re.M
+            )
+            stats = client.get("/v1/stats", params={"window": "24h"}, headers={"X-API-Key": ADMIN}).json()
+            if found and float(found.group(1)) >= now.timestamp() - 120 and stats["rollup"]["minutes_read"]:
+                break
+            time.sleep(0.1)
+    assert found and float(found.group(1)) >= now.timestamp() - 120
+    assert stats["requests"]["total"] == 5 and stats["rollup"]["until"] is not None

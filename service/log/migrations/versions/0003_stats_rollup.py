@@ -1,4 +1,4 @@
-"""The stats rollup: the log's figures per minute and per hour, and how far they reach.
+"""The stats rollup: the log's figures per minute, hour and day, and how far they reach.
 
 Revision ID: 0003
 Revises: 0002
