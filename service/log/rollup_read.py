@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from service.log.figures import LOG, MINUTE, SPANS, Window, as_seconds, ceil_to, floor_to, moment
 from service.log.rollup import ROLLUP, STATE
@@ -25,7 +25,9 @@ class Sources:
     """Where a window's figures come from: the log for `raw`, the rollup for the whole minutes [a, b)."""
 
     window: Window
-    raw: list[tuple[Window, int | None]]  # a part of the window, and None or the id above which its rows count
+    # Parts of the window read from the log: a range, maybe a second one (both edges in one query),
+    # and None or the id above which its rows count.
+    raw: list[tuple[Window, Window | None, int | None]]
     a: int = 0
     b: int = 0
     cells: dict[tuple[str, str, int], Cell] = field(default_factory=dict)
@@ -35,17 +37,19 @@ class Sources:
 def sources(connection: Connection, window: Window, *, rollup: bool) -> Sources:
     """Plan a window: whole minutes below the rollup's watermark from `stats_rollup`, the rest from the log."""
     if not rollup:
-        return Sources(window, [(window, None)])
+        return Sources(window, [(window, None, None)])
     mark, seen_id = state(connection)
     raw, a, b = plan(window, mark)
-    parts: list[tuple[Window, int | None]] = [(w, None) for w in raw]
+    parts: list[tuple[Window, Window | None, int | None]] = []
+    if raw:  # none when the window starts and ends on whole minutes that are rolled up
+        parts.append((raw[0], raw[1] if len(raw) > 1 else None, None))
     found: dict[tuple[str, str, int], Cell] = {}
     if a < b:
         found = cells(connection, a, b, window.model_version)
         # Rows committed since the last pass that belong to minutes it had already rolled up (a
         # writer that held them longer than the lag): the log gives them until the next pass does.
         if rows_after(connection, seen_id, b):
-            parts.append((Window(moment(a), moment(b), window.model_version), seen_id))
+            parts.append((Window(moment(a), moment(b), window.model_version), None, seen_id))
     return Sources(window, parts, a, b, found, mark)
 
 
@@ -93,59 +97,46 @@ def pieces(a: int, b: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int,
     return [*pieces(a, s0, shorter), (span, s0, s1), *pieces(s1, b, shorter)]
 
 
-def _in_piece(piece: tuple[int, int, int], version: str | None) -> Any:
-    span, start, end = piece
-    condition = and_(ROLLUP.span_s == span, ROLLUP.start_s >= start, ROLLUP.start_s < end)
+def _in_pieces(found: list[tuple[int, int, int]], version: str | None) -> Any:
+    """The rollup rows of these (span, start, end) pieces (one query reads them all), of one version."""
+    condition = or_(*(and_(ROLLUP.span_s == span, ROLLUP.start_s >= a, ROLLUP.start_s < b) for span, a, b in found))
     return and_(condition, ROLLUP.model_version == version) if version is not None else condition
 
 
 def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
     """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
-    found: dict[tuple[str, str, int], Cell] = {}
-    for piece in pieces(a, b):
-        query = (
-            select(
-                ROLLUP.figure,
-                ROLLUP.category,
-                ROLLUP.bin,
-                func.sum(ROLLUP.count),
-                func.sum(ROLLUP.total),
-                func.min(ROLLUP.low),
-                func.max(ROLLUP.high),
-            )
-            .where(_in_piece(piece, version))
-            .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
+    query = (
+        select(
+            ROLLUP.figure,
+            ROLLUP.category,
+            ROLLUP.bin,
+            func.sum(ROLLUP.count),
+            func.sum(ROLLUP.total),
+            func.min(ROLLUP.low),
+            func.max(ROLLUP.high),
         )
-        for figure, category, b_, count, total, low, high in connection.execute(query):
-            key = (str(figure), str(category), int(b_))
-            found[key] = merge_cell(found.get(key), (int(count), total, low, high))
-    return found
-
-
-def merge_cell(old: Cell | None, new: Cell) -> Cell:
-    if old is None:
-        return new
-    return (
-        old[0] + new[0],
-        None if old[1] is None and new[1] is None else float(old[1] or 0) + float(new[1] or 0),
-        new[2] if old[2] is None else old[2] if new[2] is None else min(old[2], new[2]),
-        new[3] if old[3] is None else old[3] if new[3] is None else max(old[3], new[3]),
+        .where(_in_pieces(pieces(a, b), version))
+        .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
     )
+    return {
+        (str(figure), str(category), int(b_)): (int(count), total, low, high)
+        for figure, category, b_, count, total, low, high in connection.execute(query)
+    }
 
 
 def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
     """Interval number → [rows, error rows] over the whole minutes [a, b) (hours, days where they fit the interval)."""
     found: dict[int, list[int]] = {}
-    for piece in pieces(a, b, [span for span in SPANS if interval_s % span == 0]):
-        bucket = (ROLLUP.start_s // interval_s).label("bucket")
-        query = (
-            select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
-            .where(_in_piece(piece, version), ROLLUP.figure == "rows")
-            .group_by(bucket, ROLLUP.bin)
-        )
-        for number, b_, count in connection.execute(query):
-            point = found.setdefault(int(number), [0, 0])
-            point[0] += int(count)
-            if int(b_):
-                point[1] += int(count)
+    bucket = (ROLLUP.start_s // interval_s).label("bucket")
+    query = (
+        select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
+        .where(_in_pieces(pieces(a, b, [span for span in SPANS if interval_s % span == 0]), version))
+        .where(ROLLUP.figure == "rows")
+        .group_by(bucket, ROLLUP.bin)
+    )
+    for number, b_, count in connection.execute(query):
+        point = found.setdefault(int(number), [0, 0])
+        point[0] += int(count)
+        if int(b_):
+            point[1] += int(count)
     return found
