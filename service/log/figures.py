@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, and_, bindparam, case, cast, or_
+from sqlalchemy import ColumnElement, Float, Integer, and_, bindparam, case, cast
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -88,29 +88,21 @@ def as_utc(moment: datetime) -> datetime:
 START = bindparam("start", type_=LOG.created_at.type)
 END = bindparam("end", type_=LOG.created_at.type)
 VERSION = bindparam("version", type_=LOG.model_version.type)
-START2 = bindparam("start2", type_=LOG.created_at.type)
-END2 = bindparam("end2", type_=LOG.created_at.type)
 AFTER_ID = bindparam("after_id", type_=LOG.id.type)
 INTERVAL = bindparam("interval", type_=Integer())
 
 
-def in_window(versioned: bool, late: bool = False, split: bool = False) -> ColumnElement[bool]:
-    """Rows of [start, end) (of one version); with `split` also of [start2, end2) (one query for both
-    edges of a window read through the rollup); with `late`, only those with an id above `after_id`."""
+def in_window(versioned: bool, late: bool = False) -> ColumnElement[bool]:
+    """Rows of [start, end) (of one version); with `late`, only those with an id above `after_id`."""
     condition = and_(LOG.created_at >= START, LOG.created_at < END)
-    if split:
-        condition = or_(condition, and_(LOG.created_at >= START2, LOG.created_at < END2))
     if late:
         condition = and_(condition, LOG.id > AFTER_ID)
     return and_(condition, LOG.model_version == VERSION) if versioned else condition
 
 
-def bound(window: Window, after_id: int | None = None, second: Window | None = None, **extra: Any) -> dict[str, Any]:
+def bound(window: Window, after_id: int | None = None, **extra: Any) -> dict[str, Any]:
     """The parameters of a query built by `in_window`."""
-    found = {"start": window.start, "end": window.end, "version": window.model_version, "after_id": after_id, **extra}
-    if second is not None:
-        found.update(start2=second.start, end2=second.end)
-    return found
+    return {"start": window.start, "end": window.end, "version": window.model_version, "after_id": after_id, **extra}
 
 
 def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:

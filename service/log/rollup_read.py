@@ -1,7 +1,7 @@
-"""Reading a window through the stats rollup: whole minutes and hours from `stats_rollup`, the rest from the log.
+"""Reading a window through the stats rollup: whole minutes, hours and days from `stats_rollup`, the rest from the log.
 
 `sources` plans a window: the partial minutes at its edges and everything after the watermark
-are read from the log, the whole minutes and hours between from the rollup (summed per figure,
+are read from the log, the whole minutes, hours and days between from the rollup (summed per figure,
 category and bin), plus, from the log, any row newer than the rollup's `seen_id` that falls in
 those minutes (a row that came late). The parts never overlap, so every row counts once.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, select, union_all
 
 from service.log.figures import LOG, MINUTE, SPANS, Window, as_seconds, ceil_to, floor_to, moment
 from service.log.rollup import ROLLUP, STATE
@@ -25,9 +25,7 @@ class Sources:
     """Where a window's figures come from: the log for `raw`, the rollup for the whole minutes [a, b)."""
 
     window: Window
-    # Parts of the window read from the log: a range, maybe a second one (both edges in one query),
-    # and None or the id above which its rows count.
-    raw: list[tuple[Window, Window | None, int | None]]
+    raw: list[tuple[Window, int | None]]  # a part of the window, and None or the id above which its rows count
     a: int = 0
     b: int = 0
     cells: dict[tuple[str, str, int], Cell] = field(default_factory=dict)
@@ -37,19 +35,18 @@ class Sources:
 def sources(connection: Connection, window: Window, *, rollup: bool) -> Sources:
     """Plan a window: whole minutes below the rollup's watermark from `stats_rollup`, the rest from the log."""
     if not rollup:
-        return Sources(window, [(window, None, None)])
+        return Sources(window, [(window, None)])
     mark, seen_id = state(connection)
     raw, a, b = plan(window, mark)
-    parts: list[tuple[Window, Window | None, int | None]] = []
-    if raw:  # none when the window starts and ends on whole minutes that are rolled up
-        parts.append((raw[0], raw[1] if len(raw) > 1 else None, None))
+    # The edges, one query each: an OR of both ranges made SQLite scan a whole index for some figures.
+    parts: list[tuple[Window, int | None]] = [(w, None) for w in raw]
     found: dict[tuple[str, str, int], Cell] = {}
     if a < b:
         found = cells(connection, a, b, window.model_version)
         # Rows committed since the last pass that belong to minutes it had already rolled up (a
         # writer that held them longer than the lag): the log gives them until the next pass does.
         if rows_after(connection, seen_id, b):
-            parts.append((Window(moment(a), moment(b), window.model_version), None, seen_id))
+            parts.append((Window(moment(a), moment(b), window.model_version), seen_id))
     return Sources(window, parts, a, b, found, mark)
 
 
@@ -97,27 +94,38 @@ def pieces(a: int, b: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int,
     return [*pieces(a, s0, shorter), (span, s0, s1), *pieces(s1, b, shorter)]
 
 
-def _in_pieces(found: list[tuple[int, int, int]], version: str | None) -> Any:
-    """The rollup rows of these (span, start, end) pieces (one query reads them all), of one version."""
-    condition = or_(*(and_(ROLLUP.span_s == span, ROLLUP.start_s >= a, ROLLUP.start_s < b) for span, a, b in found))
-    return and_(condition, ROLLUP.model_version == version) if version is not None else condition
+def _pieces_of(found: list[tuple[int, int, int]], version: str | None, *columns: Any, figure: str | None = None) -> Any:
+    """The rollup rows of these (span, start, end) pieces, one range read each (UNION ALL), of one version.
+
+    A UNION of simple ranges, not an OR: each branch is a primary-key range whatever the planner's
+    statistics say (an OR was planned as a full scan once the table's statistics were stale).
+    """
+    branches = []
+    for span, a, b in found:
+        condition = and_(ROLLUP.span_s == span, ROLLUP.start_s >= a, ROLLUP.start_s < b)
+        if version is not None:
+            condition = and_(condition, ROLLUP.model_version == version)
+        if figure is not None:
+            condition = and_(condition, ROLLUP.figure == figure)
+        branches.append(select(*columns).where(condition))
+    return (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("pieces")
+
+
+CELL_COLUMNS = (ROLLUP.figure, ROLLUP.category, ROLLUP.bin, ROLLUP.count, ROLLUP.total, ROLLUP.low, ROLLUP.high)
 
 
 def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[tuple[str, str, int], Cell]:
     """Every figure's (figure, category, bin) → (count, total, low, high) over the whole minutes [a, b)."""
-    query = (
-        select(
-            ROLLUP.figure,
-            ROLLUP.category,
-            ROLLUP.bin,
-            func.sum(ROLLUP.count),
-            func.sum(ROLLUP.total),
-            func.min(ROLLUP.low),
-            func.max(ROLLUP.high),
-        )
-        .where(_in_pieces(pieces(a, b), version))
-        .group_by(ROLLUP.figure, ROLLUP.category, ROLLUP.bin)
-    )
+    rows = _pieces_of(pieces(a, b), version, *CELL_COLUMNS)
+    query = select(
+        rows.c.figure,
+        rows.c.category,
+        rows.c.bin,
+        func.sum(rows.c.count),
+        func.sum(rows.c.total),
+        func.min(rows.c.low),
+        func.max(rows.c.high),
+    ).group_by(rows.c.figure, rows.c.category, rows.c.bin)
     return {
         (str(figure), str(category), int(b_)): (int(count), total, low, high)
         for figure, category, b_, count, total, low, high in connection.execute(query)
@@ -126,14 +134,11 @@ def cells(connection: Connection, a: int, b: int, version: str | None) -> dict[t
 
 def series_counts(connection: Connection, a: int, b: int, version: str | None, interval_s: int) -> dict[int, list[int]]:
     """Interval number → [rows, error rows] over the whole minutes [a, b) (hours, days where they fit the interval)."""
+    spans = [span for span in SPANS if interval_s % span == 0]
+    rows = _pieces_of(pieces(a, b, spans), version, ROLLUP.start_s, ROLLUP.bin, ROLLUP.count, figure="rows")
+    bucket = (rows.c.start_s // interval_s).label("bucket")
+    query = select(bucket, rows.c.bin, func.sum(rows.c.count)).group_by(bucket, rows.c.bin)
     found: dict[int, list[int]] = {}
-    bucket = (ROLLUP.start_s // interval_s).label("bucket")
-    query = (
-        select(bucket, ROLLUP.bin, func.sum(ROLLUP.count))
-        .where(_in_pieces(pieces(a, b, [span for span in SPANS if interval_s % span == 0]), version))
-        .where(ROLLUP.figure == "rows")
-        .group_by(bucket, ROLLUP.bin)
-    )
     for number, b_, count in connection.execute(query):
         point = found.setdefault(int(number), [0, 0])
         point[0] += int(count)

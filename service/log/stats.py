@@ -42,13 +42,13 @@ __all__ = ["FEEDBACK", "LOG", "PREDICTED", "WINDOWS", "Window", "as_utc", "drift
 
 
 @cache
-def _histogram_query(name: str, versioned: bool, late: bool = False, split: bool = False) -> Select[*tuple[Any, ...]]:
+def _histogram_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     figure = BINNED[name]
     bucket = bucket_of(figure.column, figure.edges).label("bucket")
     column = figure.column
     return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(versioned, late, split), figure.where, column.is_not(None))
+        .where(in_window(versioned, late), figure.where, column.is_not(None))
         .group_by(bucket)
     )
 
@@ -62,10 +62,8 @@ def histogram(connection: Connection, src: Sources, name: str) -> dict[str, Any]
     versioned = src.window.model_version is not None
     found = [
         tuple(row)
-        for w, second, after in src.raw
-        for row in connection.execute(
-            _histogram_query(name, versioned, after is not None, second is not None), bound(w, after, second)
-        )
+        for w, after in src.raw
+        for row in connection.execute(_histogram_query(name, versioned, after is not None), bound(w, after))
     ]
     found += [(b, *cell) for (figure, _, b), cell in src.cells.items() if figure == name]
     for b, count, value_sum, value_min, value_max in found:
@@ -104,10 +102,10 @@ def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.
 
 
 @cache
-def _series_query(versioned: bool, late: bool = False, split: bool = False) -> Select[*tuple[Any, ...]]:
+def _series_query(versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     bucket = (epoch_seconds(LOG.created_at) // INTERVAL).label("bucket")
     errors = func.sum(case((LOG.status >= 400, 1), else_=0))
-    return select(bucket, func.count(), errors).where(in_window(versioned, late, split)).group_by(bucket)
+    return select(bucket, func.count(), errors).where(in_window(versioned, late)).group_by(bucket)
 
 
 def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, Any]:
@@ -118,9 +116,9 @@ def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, A
     """
     window = src.window
     found: dict[int, list[int]] = {}
-    for part, second, after in src.raw:
-        query = _series_query(window.model_version is not None, after is not None, second is not None)
-        for b, c, e in connection.execute(query, bound(part, after, second, interval=interval_s)):
+    for part, after in src.raw:
+        query = _series_query(window.model_version is not None, after is not None)
+        for b, c, e in connection.execute(query, bound(part, after, interval=interval_s)):
             point = found.setdefault(int(b), [0, 0])
             point[0], point[1] = point[0] + int(c), point[1] + int(e or 0)
     if src.a < src.b:
@@ -144,17 +142,16 @@ GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
 
 
 @cache
-def _grouped_query(name: str, versioned: bool, late: bool = False, split: bool = False) -> Select[*tuple[Any, ...]]:
+def _grouped_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     column = GROUPED[name]
-    condition = in_window(versioned, late, split)
-    return select(column, func.count()).where(condition, column.is_not(None)).group_by(column)
+    return select(column, func.count()).where(in_window(versioned, late), column.is_not(None)).group_by(column)
 
 
 def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for part, second, after in src.raw:
-        query = _grouped_query(name, src.window.model_version is not None, after is not None, second is not None)
-        for key, count in connection.execute(query, bound(part, after, second)):
+    for part, after in src.raw:
+        query = _grouped_query(name, src.window.model_version is not None, after is not None)
+        for key, count in connection.execute(query, bound(part, after)):
             counts[str(key)] = counts.get(str(key), 0) + int(count)
     for (figure, key, _), cell in src.cells.items():
         if figure == name:
