@@ -39,7 +39,7 @@ INSERT INTO request_log (created_at, request_id, endpoint, item_index, client_ke
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :rows - 1),
 r AS MATERIALIZED (SELECT i, abs(random()) AS a, abs(random()) AS b FROM n)
 SELECT strftime('%Y-%m-%d %H:%M:%f', :end_s - (i * :span_s) / :rows, 'unixepoch') || '000',
-    'r' || i, 'sentiment', 0, 'k' || (a % 4), 'A short review of a film, about this long.', NULL,
+    'r' || (i + :offset), 'sentiment', 0, 'k' || (a % 4), 'A short review of a film, about this long.', NULL,
     20 + a % 400, CASE WHEN a % 100 = 0 THEN NULL WHEN b % 2 = 0 THEN 'positive' ELSE 'negative' END,
     CASE WHEN a % 100 = 0 THEN NULL ELSE 0.5 + (b % 500) / 1000.0 END,
     CASE WHEN a % 100 = 0 THEN NULL WHEN i % 2 = 0 THEN 'v1' ELSE 'v2' END,
@@ -55,7 +55,7 @@ POSTGRESQL_FILL = """
 INSERT INTO request_log (created_at, request_id, endpoint, item_index, client_key_id, text, text_sha256,
     text_chars, label, score, model_version, batch_size, queue_wait_ms, latency_ms, status, error_code,
     explain, sentences, tokens, unknown_tokens)
-SELECT to_timestamp(:end_s - (i::float8 * :span_s) / :rows), 'r' || i, 'sentiment', 0, 'k' || (a % 4),
+SELECT to_timestamp(:end_s - (i::float8 * :span_s) / :rows), 'r' || (i + :offset), 'sentiment', 0, 'k' || (a % 4),
     'A short review of a film, about this long.', NULL,
     20 + a % 400, CASE WHEN a % 100 = 0 THEN NULL WHEN b % 2 = 0 THEN 'positive' ELSE 'negative' END,
     CASE WHEN a % 100 = 0 THEN NULL ELSE 0.5 + (b % 500) / 1000.0 END,
@@ -85,7 +85,7 @@ def index_ddl(engine: Engine) -> list[tuple[str, str]]:
         return [(name, ddl) for name, ddl in connection.execute(text(query))]
 
 
-def fill(engine: Engine, rows: int, days: float) -> float:
+def fill(engine: Engine, rows: int, days: float, feedback_every: int) -> float:
     started = time.perf_counter()
     indexes = index_ddl(engine)
     end_s = time.time()
@@ -97,11 +97,25 @@ def fill(engine: Engine, rows: int, days: float) -> float:
         for offset in range(0, rows, chunk):  # chunks keep the CTE's memory small; times stay evenly spread
             n = min(chunk, rows - offset)
             span = days * 86400 * n / rows
-            connection.execute(text(sql), {"rows": n, "end_s": end_s - days * 86400 * offset / rows, "span_s": span})
+            connection.execute(
+                text(sql),
+                {"rows": n, "end_s": end_s - days * 86400 * offset / rows, "span_s": span, "offset": offset},
+            )
+        if feedback_every:  # feedback on one prediction in `feedback_every`, a third of them corrections
+            connection.execute(
+                text(
+                    "INSERT INTO feedback (created_at, updated_at, request_id, item_index, label)"
+                    " SELECT created_at, created_at, request_id, item_index,"
+                    " CASE WHEN id % 3 = 0 THEN 'negative' ELSE label END"
+                    " FROM request_log WHERE id % :every = 0 AND label IS NOT NULL"
+                ),
+                {"every": feedback_every},
+            )
         for _, ddl in indexes:
             connection.execute(text(ddl))
         if engine.dialect.name == "postgresql":
             connection.execute(text("ANALYZE request_log"))
+            connection.execute(text("ANALYZE feedback"))
         else:
             connection.execute(text("ANALYZE"))
     print(f"indexes: {', '.join(name for name, _ in indexes)}", file=sys.stderr)
@@ -121,7 +135,26 @@ def _locked(path: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def measure(url: str, label: str, rows: int, args: argparse.Namespace) -> None:
+def backfill(engine: Engine) -> tuple[float, int, int]:
+    """Build the stats rollup of the whole log as the service's background task would: (seconds, passes, rows)."""
+    from service.log.rollup import roll_up
+
+    started = time.perf_counter()
+    passes = 0
+    while True:
+        progress = roll_up(engine, now=time.time(), lag_s=60)
+        passes += 1
+        if not progress.behind:
+            break
+    elapsed = time.perf_counter() - started
+    with engine.connect() as connection:
+        count = int(connection.execute(text("SELECT count(*) FROM stats_rollup")).scalar_one())
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE stats_rollup"))
+    return elapsed, passes, count
+
+
+def measure(url: str, label: str, rows: int, args: argparse.Namespace, *, rollup: bool) -> None:
     """Ask /v1/stats for each window through the real app; print one table row per window."""
     from fastapi.testclient import TestClient
 
@@ -129,7 +162,9 @@ def measure(url: str, label: str, rows: int, args: argparse.Namespace) -> None:
     from service.config import Settings
 
     admin = "bench-admin-key"
-    settings = Settings(_env_file=None, database_url=url, admin_keys=[admin], drift_refresh_s=0)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=url, admin_keys=[admin], drift_refresh_s=0, stats_rollup_s=30 if rollup else 0
+    )
     with TestClient(create_app(settings)) as client:
         for window in args.windows.split(","):
             times: list[float] = []
@@ -149,7 +184,8 @@ def measure(url: str, label: str, rows: int, args: argparse.Namespace) -> None:
             p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
             total = answer["requests"]["total"] if answer else 0
             print(
-                f"| {label} | {rows:,} | {window} | {total:,} | {statistics.median(times):.0f} "
+                f"| {label} | {rows:,} | {window} | {'rollup' if rollup else 'raw log'} | {total:,} "
+                f"| {statistics.median(times):.0f} "
                 f"| {p99:.0f} | {times[-1]:.0f} | {len(times)} |",
                 flush=True,
             )
@@ -166,6 +202,12 @@ def main() -> int:
     )
     parser.add_argument("--windows", default="1h,24h,7d", help="comma-separated windows")
     parser.add_argument(
+        "--feedback-every", type=int, default=1000, help="one feedback row per this many log rows (0 = none)"
+    )
+    parser.add_argument(
+        "--raw", action="store_true", help="also time every window on the raw log (rollup off) before the rollup"
+    )
+    parser.add_argument(
         "--lock", help="take this file's lock (flock) for the timed calls only, not while generating the rows"
     )
     args = parser.parse_args()
@@ -174,7 +216,19 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="stats-bench-", dir="/tmp"))
     server = None
-    databases: list[tuple[str, str, int]] = []  # (engine, url, rows): all generated before any is timed
+    databases: list[tuple[str, str, int]] = []  # (engine, url, rows) to time raw: all generated first
+    rolled: list[tuple[str, str, int]] = []
+
+    def rolled_up(engine_name: str, engine: Engine, url: str, rows: int) -> None:
+        seconds, passes, count = backfill(engine)
+        print(
+            f"{engine_name}: {rows:,} rows: stats rollup backfilled in {seconds:.0f} s "
+            f"({passes} passes, {count:,} rollup rows)",
+            file=sys.stderr,
+            flush=True,
+        )
+        rolled.append((engine_name, url, rows))
+
     try:
         for engine_name in args.engine.split(","):
             for rows in (int(n) for n in args.rows.split(",")):
@@ -189,15 +243,26 @@ def main() -> int:
                     url = server.create_database(f"bench_{rows}")
                 engine = make_engine(url, durable=False)
                 upgrade_schema(engine)
-                load_s = fill(engine, rows, args.days)
-                engine.dispose()
+                load_s = fill(engine, rows, args.days, args.feedback_every)
                 print(f"{engine_name}: {rows:,} rows over {args.days:g} days loaded in {load_s:.0f} s", file=sys.stderr)
-                databases.append((engine_name, url, rows))
-        print("\n| engine | rows | window | rows in window | p50 ms | p99 ms | max ms | calls |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+                if args.raw:
+                    databases.append((engine_name, url, rows))
+                else:
+                    rolled_up(engine_name, engine, url, rows)
+                engine.dispose()
+        print("\n| engine | rows | window | read from | rows in window | p50 ms | p99 ms | max ms | calls |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
         with _locked(args.lock):
             for engine_name, url, rows in databases:
-                measure(url, engine_name, rows, args)
+                measure(url, engine_name, rows, args, rollup=False)
+        if args.raw:  # the rollup is built after the raw calls (the backfill is timed outside the lock)
+            for engine_name, url, rows in databases:
+                engine = make_engine(url, durable=False)
+                rolled_up(engine_name, engine, url, rows)
+                engine.dispose()
+        with _locked(args.lock):
+            for engine_name, url, rows in rolled:
+                measure(url, engine_name, rows, args, rollup=True)
     finally:
         if server is not None:
             server.close()

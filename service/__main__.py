@@ -1,4 +1,4 @@
-"""`python -m service`: run the API with uvicorn (SENTIMENT_WORKERS processes); `python -m service migrate`."""
+"""`python -m service`: run the API with uvicorn (SENTIMENT_WORKERS processes); `migrate`; `rollup`."""
 
 from __future__ import annotations
 
@@ -24,12 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="print one line per request (the SQL log has them all)"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{migrate}")
+    commands = parser.add_subparsers(dest="command", metavar="{migrate,rollup}")
     migrate = commands.add_parser(
         "migrate", help="upgrade the log database's schema to the newest revision, then exit (no server)"
     )
     migrate.add_argument(
         "--check", action="store_true", help="change nothing; exit 1 when the schema is not at the newest revision"
+    )
+    rollup = commands.add_parser(
+        "rollup",
+        help="bring the stats rollup up to date now, in the foreground (the service's background task does the same)",
+    )
+    rollup.add_argument(
+        "--reset", action="store_true", help="forget the rollup first and rebuild it from the log (after deleting rows)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return run_migrate(settings, check=args.check)
+    if args.command == "rollup":
+        return run_rollup(settings, reset=args.reset)
     return serve(settings, args)
 
 
@@ -73,6 +82,41 @@ def run_migrate(settings: Settings, *, check: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"revision: {before or 'none (empty)'} -> {after} (head)" if before != after else f"revision: {after} (head)")
+    return 0
+
+
+def run_rollup(settings: Settings, *, reset: bool) -> int:
+    """Roll up the log up to `now - SENTIMENT_STATS_ROLLUP_LAG_S`, printing progress; 2 on a database error."""
+    import time
+    from datetime import UTC, datetime
+
+    from service.log import DatabaseError, open_database
+    from service.log import rollup as summary
+
+    try:
+        engine = open_database(
+            settings.database_url, durable=False, max_mb=0, migrate=settings.migrate_on_start, wait_s=0
+        )
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    shown = 0.0
+
+    def show(progress: summary.Progress) -> None:
+        nonlocal shown
+        if progress.watermark_s is not None and (time.monotonic() - shown > 5 or not progress.behind):
+            shown = time.monotonic()
+            until = datetime.fromtimestamp(progress.watermark_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            print(f"rolled up to {until} ({time.monotonic() - started:.0f} s)", flush=True)
+
+    try:
+        if reset:
+            with engine.begin() as connection:
+                summary.reset(connection)
+        summary.catch_up(engine, now=time.time(), lag_s=settings.stats_rollup_lag_s, on_progress=show)
+    finally:
+        engine.dispose()
     return 0
 
 

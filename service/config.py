@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     )
     drift_min_rows: int = Field(1000, ge=1, description="rows each window needs before drift is judged")
     drift_threshold: float = Field(0.1, gt=0, le=1, description="Jensen-Shannon distance at which drift is flagged")
+    stats_rollup_s: float = Field(
+        30.0,
+        ge=0,
+        description="seconds between passes of the stats rollup (per-minute and per-hour summaries that /v1/stats "
+        "reads for long windows); 0 = off: no passes, /v1/stats reads only the raw log",
+    )
+    stats_rollup_lag_s: float = Field(
+        60.0, ge=0, description="a minute is rolled up once it ended this long ago (rows later still are caught up)"
+    )
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="inference runtime; auto = ONNX Runtime when installed, else torch"

@@ -4,151 +4,73 @@ Every figure is one `GROUP BY` query whose groups are small (a bucket number, a 
 code), so the database scans the window once per figure and Python only reads a few dozen numbers
 back. The same SQL runs on SQLite and PostgreSQL: histograms bucket with `CASE` over fixed edges,
 the per-interval series with integer arithmetic on epoch seconds (`epoch_seconds`, the one
-expression rendered per dialect), and percentiles are read off fine fixed buckets (below).
+expression rendered per dialect), and percentiles are read off fine fixed buckets (below). With
+the rollup on, whole minutes and hours of the window come from `stats_rollup` instead and the log
+is read only for the rest (`service.log.rollup_read`), with the same result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Float, Integer, Select, and_, bindparam, case, cast, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Connection, Select, case, func, select
 
+from service.log.figures import (
+    BINNED,
+    FEEDBACK,
+    INTERVAL,
+    LOG,
+    PREDICTED,
+    START,
+    WINDOWS,
+    Window,
+    as_utc,
+    bound,
+    bucket_of,
+    epoch_seconds,
+    in_window,
+    interval_for,
+    iso,
+)
+from service.log.rollup_read import Sources, series_counts, sources
 from service.log.tables import FeedbackRow, RequestLogRow
 
-LOG = RequestLogRow.__table__.c
-FEEDBACK = FeedbackRow.__table__.c
-
-# Fixed bin edges: the same bins for every window, so two windows compare bin by bin (drift).
-# A value at or above the last edge counts in the last bin.
-SCORE_EDGES = [round(i * 0.05, 2) for i in range(21)]
-TEXT_LENGTH_EDGES = [0, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
-UNKNOWN_RATE_EDGES = [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
-BATCH_SIZE_EDGES = [1, 2, 3, 5, 9, 17, 33, 65, 129, 257, 513, 1025]
-# Percentiles of latency and queue wait come from these buckets (milliseconds): the rank's bucket,
-# then linear between the smallest and largest value in it (both from the database), so the error
-# is below the bucket's width (at most half the value) and `max` is exact. An exact percentile needs a sort of the
-# whole window per percentile (ORDER BY ... OFFSET), which at 10 M rows costs seconds.
-LATENCY_EDGES_MS = [0, 0.1, 0.2, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500]
-LATENCY_EDGES_MS += [750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000]
-
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-# Series intervals: the shortest that gives at most MAX_POINTS points over the window.
-INTERVALS_S = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
-MAX_POINTS = 120
-
-
-class epoch_seconds(FunctionElement[int]):  # noqa: N801 - a SQL function, named like one
-    """Whole seconds since 1970-01-01 UTC of a timestamp column, as an integer."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(epoch_seconds, "sqlite")
-def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    # SQLAlchemy stores SQLite timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-    model_version: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-    def previous(self) -> Window:
-        """The window of equal length just before this one."""
-        return Window(self.start - (self.end - self.start), self.start, self.model_version)
-
-
-def interval_for(seconds: float) -> int:
-    return next((i for i in INTERVALS_S if seconds / i <= MAX_POINTS), INTERVALS_S[-1])
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# The queries are built once and bound to each window's times (building a CASE of 28 branches per
-# call cost more than running it on a small window).
-START = bindparam("start", type_=LOG.created_at.type)
-END = bindparam("end", type_=LOG.created_at.type)
-VERSION = bindparam("version", type_=LOG.model_version.type)
-INTERVAL = bindparam("interval", type_=Integer())
-
-
-def in_window(versioned: bool) -> ColumnElement[bool]:
-    condition = and_(LOG.created_at >= START, LOG.created_at < END)
-    return and_(condition, LOG.model_version == VERSION) if versioned else condition
-
-
-def bound(window: Window, **extra: Any) -> dict[str, Any]:
-    """The parameters of a query built by `in_window`."""
-    return {"start": window.start, "end": window.end, "version": window.model_version, **extra}
-
-
-def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:
-    """The bin number of `column` over `edges` (0 .. len(edges) - 2; beyond the last edge: the last bin)."""
-    return case(*[(column < edge, i) for i, edge in enumerate(edges[1:-1])], else_=len(edges) - 2)
-
-
-PREDICTED = LOG.label.is_not(None)  # rows that were predicted (an item's error rows are not)
-UNKNOWN_RATE = cast(LOG.unknown_tokens, Float) / LOG.tokens
-
-
-@dataclass(frozen=True)
-class Binned:
-    column: ColumnElement[Any]
-    edges: tuple[float, ...]
-    where: ColumnElement[bool]  # the rows that have a value
-
-
-BINNED = {
-    "score": Binned(LOG.score, tuple(SCORE_EDGES), PREDICTED),
-    "text_length": Binned(LOG.text_chars, tuple(TEXT_LENGTH_EDGES), PREDICTED),
-    "unknown_token_rate": Binned(UNKNOWN_RATE, tuple(UNKNOWN_RATE_EDGES), LOG.tokens > 0),
-    "latency_ms": Binned(LOG.latency_ms, tuple(LATENCY_EDGES_MS), LOG.latency_ms.is_not(None)),
-    "queue_wait_ms": Binned(LOG.queue_wait_ms, tuple(LATENCY_EDGES_MS), LOG.queue_wait_ms.is_not(None)),
-    "batch_size": Binned(LOG.batch_size, tuple(BATCH_SIZE_EDGES), LOG.batch_size.is_not(None)),
-}
+__all__ = ["FEEDBACK", "LOG", "PREDICTED", "WINDOWS", "Window", "as_utc", "drift_histograms", "iso", "window_stats"]
 
 
 @cache
-def _histogram_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+def _histogram_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     figure = BINNED[name]
     bucket = bucket_of(figure.column, figure.edges).label("bucket")
     column = figure.column
     return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(versioned), figure.where, column.is_not(None))
+        .where(in_window(versioned, late), figure.where, column.is_not(None))
         .group_by(bucket)
     )
 
 
-def histogram(connection: Connection, window: Window, name: str) -> dict[str, Any]:
+def histogram(connection: Connection, src: Sources, name: str) -> dict[str, Any]:
     """Counts per bin of a `BINNED` figure over the window's rows, with each bin's sum, smallest and largest value."""
     edges = BINNED[name].edges
     bins = len(edges) - 1
     counts, lows, highs = [0] * bins, [0.0] * bins, [0.0] * bins
     total = 0.0
-    query = _histogram_query(name, window.model_version is not None)
-    for b, count, value_sum, value_min, value_max in connection.execute(query, bound(window)):
-        counts[b], lows[b], highs[b] = int(count), float(value_min), float(value_max)
+    versioned = src.window.model_version is not None
+    found = [
+        tuple(row)
+        for w, after in src.raw
+        for row in connection.execute(_histogram_query(name, versioned, after is not None), bound(w, after))
+    ]
+    found += [(b, *cell) for (figure, _, b), cell in src.cells.items() if figure == name]
+    for b, count, value_sum, value_min, value_max in found:
+        low, high = float(value_min), float(value_max)
+        if counts[b]:
+            low, high = min(low, lows[b]), max(high, highs[b])
+        counts[b], lows[b], highs[b] = counts[b] + int(count), low, high
         total += float(value_sum or 0)
     n = sum(counts)
     return {
@@ -180,21 +102,29 @@ def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.
 
 
 @cache
-def _series_query(versioned: bool) -> Select[*tuple[Any, ...]]:
+def _series_query(versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     bucket = (epoch_seconds(LOG.created_at) // INTERVAL).label("bucket")
     errors = func.sum(case((LOG.status >= 400, 1), else_=0))
-    return select(bucket, func.count(), errors).where(in_window(versioned)).group_by(bucket)
+    return select(bucket, func.count(), errors).where(in_window(versioned, late)).group_by(bucket)
 
 
-def series(connection: Connection, window: Window, interval_s: int) -> dict[str, Any]:
+def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, Any]:
     """Rows and error rows per interval (aligned to multiples of the interval since the epoch, UTC).
 
     Every interval that overlaps the window is present, zero when empty; the first and the last
     may be partly outside the window (only rows inside it are counted).
     """
-    query = _series_query(window.model_version is not None)
-    rows = connection.execute(query, bound(window, interval=interval_s))
-    found = {int(b): (int(c), int(e or 0)) for b, c, e in rows}
+    window = src.window
+    found: dict[int, list[int]] = {}
+    for part, after in src.raw:
+        query = _series_query(window.model_version is not None, after is not None)
+        for b, c, e in connection.execute(query, bound(part, after, interval=interval_s)):
+            point = found.setdefault(int(b), [0, 0])
+            point[0], point[1] = point[0] + int(c), point[1] + int(e or 0)
+    if src.a < src.b:
+        for b, (c, e) in series_counts(connection, src.a, src.b, window.model_version, interval_s).items():
+            point = found.setdefault(b, [0, 0])
+            point[0], point[1] = point[0] + c, point[1] + e
     first = int(window.start.timestamp()) // interval_s
     last = -(-int(window.end.timestamp()) // interval_s)
     points = []
@@ -212,14 +142,21 @@ GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
 
 
 @cache
-def _grouped_query(name: str, versioned: bool) -> Select[*tuple[Any, ...]]:
+def _grouped_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
     column = GROUPED[name]
-    return select(column, func.count()).where(in_window(versioned), column.is_not(None)).group_by(column)
+    return select(column, func.count()).where(in_window(versioned, late), column.is_not(None)).group_by(column)
 
 
-def grouped_counts(connection: Connection, window: Window, name: str) -> dict[str, int]:
-    query = _grouped_query(name, window.model_version is not None)
-    return {str(key): int(count) for key, count in connection.execute(query, bound(window))}
+def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for part, after in src.raw:
+        query = _grouped_query(name, src.window.model_version is not None, after is not None)
+        for key, count in connection.execute(query, bound(part, after)):
+            counts[str(key)] = counts.get(str(key), 0) + int(count)
+    for (figure, key, _), cell in src.cells.items():
+        if figure == name:
+            counts[key] = counts.get(key, 0) + cell[0]
+    return counts
 
 
 @cache
@@ -287,23 +224,28 @@ def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str
     return {"count": total, "accuracy": correct_all / total if total else None, "by_version": by_version}
 
 
-def drift_histograms(connection: Connection, window: Window) -> dict[str, dict[str, int] | list[int]]:
+def drift_histograms(connection: Connection, window: Window, *, rollup: bool = False) -> dict[str, Any]:
     """The four distributions that drift compares: label counts and three binned features."""
+    src = sources(connection, window, rollup=rollup)
     return {
-        "label_mix": grouped_counts(connection, window, "label"),
-        "score": histogram(connection, window, "score")["counts"],
-        "text_length": histogram(connection, window, "text_length")["counts"],
-        "unknown_token_rate": histogram(connection, window, "unknown_token_rate")["counts"],
+        "label_mix": grouped_counts(connection, src, "label"),
+        "score": histogram(connection, src, "score")["counts"],
+        "text_length": histogram(connection, src, "text_length")["counts"],
+        "unknown_token_rate": histogram(connection, src, "unknown_token_rate")["counts"],
     }
 
 
-def window_stats(connection: Connection, window: Window, *, labels: Sequence[str]) -> dict[str, Any]:
-    """Every figure of `/v1/stats` except drift, for one window."""
+def window_stats(
+    connection: Connection, window: Window, *, labels: Sequence[str], rollup: bool = False
+) -> dict[str, Any]:
+    """Every figure of `/v1/stats` except drift, for one window (whole minutes from the rollup when `rollup`)."""
+    src = sources(connection, window, rollup=rollup)
     interval = interval_for(window.seconds)
     score, length, unknown, latency, wait, batch = (
-        histogram(connection, window, name)
+        histogram(connection, src, name)
         for name in ("score", "text_length", "unknown_token_rate", "latency_ms", "queue_wait_ms", "batch_size")
     )
+    mark = src.watermark_s
     return {
         "window": {
             "start": iso(window.start),
@@ -311,18 +253,18 @@ def window_stats(connection: Connection, window: Window, *, labels: Sequence[str
             "interval_s": interval,
             "model_version": window.model_version,
         },
-        "requests": series(connection, window, interval),
-        "labels": grouped_counts(connection, window, "label"),
+        "requests": series(connection, src, interval),
+        "labels": grouped_counts(connection, src, "label"),
         "score_histogram": {"edges": score["edges"], "counts": score["counts"]},
         "text_length": {"edges": length["edges"], "counts": length["counts"]},
         "unknown_token_rate": {"mean": unknown["mean"], "edges": unknown["edges"], "counts": unknown["counts"]},
         "latency_ms": percentiles(latency),
         "queue_wait_ms": percentiles(wait),
         "batch_size": {"edges": batch["edges"], "counts": batch["counts"], "mean": batch["mean"]},
-        "errors_by_code": grouped_counts(connection, window, "error_code"),
+        "errors_by_code": grouped_counts(connection, src, "error_code"),
         "feedback": feedback_summary(feedback_confusion(connection, window), labels),
+        "rollup": {
+            "until": iso(datetime.fromtimestamp(mark, UTC)) if mark is not None else None,
+            "minutes_read": (src.b - src.a) // 60,
+        },
     }
-
-
-def iso(moment: datetime) -> str:
-    return as_utc(moment).isoformat().replace("+00:00", "Z")

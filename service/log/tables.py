@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -72,6 +72,40 @@ class RolloutRow(Base):
     version: Mapped[str] = mapped_column(String(32))
     model_dir: Mapped[str | None] = mapped_column(Text)  # None = the replica's configured artifact
     requested_by: Mapped[str | None] = mapped_column(String(128))  # the replica that took the admin request
+
+
+class StatsRollupRow(Base):
+    """The request log's figures over one whole minute, hour or day, per model version (added by 0003).
+
+    One row per (span, start, version, figure, category, bin): `count` rows fell in it, `total` is the
+    sum of the figure's values there, `low`/`high` the smallest and largest. Rebuilt from the log by
+    `service.log.rollup`; `/v1/stats` reads whole minutes, hours and days from here.
+    """
+
+    __tablename__ = "stats_rollup"
+
+    span_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # 60 (a minute), 3600 (an hour) or 86400 (a UTC day)
+    start_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds, a multiple of span_s
+    model_version: Mapped[str] = mapped_column(String(32), primary_key=True)  # '' for rows without one
+    figure: Mapped[str] = mapped_column(String(24), primary_key=True)  # rows, label, error_code, score, ...
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)  # the label or error code; '' for bins
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)  # the histogram bin; 1 = error rows for `rows`
+    count: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+
+
+class StatsRollupState(Base):
+    """How far the rollup reaches (one row, id 1): every minute before `watermark_s` is in stats_rollup."""
+
+    __tablename__ = "stats_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watermark_s: Mapped[int | None] = mapped_column(BigInteger)  # epoch seconds, a whole minute; None = nothing yet
+    seen_id: Mapped[int | None] = mapped_column(BigInteger)  # the newest log row id at the last pass
+    rescan_from_id: Mapped[int | None] = mapped_column(BigInteger)  # the newest id the pass before: late rows above
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 COLUMNS = [c.name for c in RequestLogRow.__table__.columns if c.name != "id"]

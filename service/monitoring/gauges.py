@@ -45,13 +45,16 @@ class DriftGauges:
         self.refreshed.set_to_current_time()
 
 
-def current_drift(engine: Engine, *, window_s: float, threshold: float, min_rows: int) -> dict[str, Any]:
+def current_drift(
+    engine: Engine, *, window_s: float, threshold: float, min_rows: int, rollup: bool = False
+) -> dict[str, Any]:
     """Drift of the last `window_s` seconds against the `window_s` before them (every model version)."""
     end = datetime.now(UTC)
     current = Window(end - timedelta(seconds=window_s), end)
     reference = current.previous()
     with engine.connect() as connection:
-        now, before = drift_histograms(connection, current), drift_histograms(connection, reference)
+        now = drift_histograms(connection, current, rollup=rollup)
+        before = drift_histograms(connection, reference, rollup=rollup)
     return compare(
         before, now, threshold=threshold, min_rows=min_rows, reference_window=(reference.start, reference.end)
     )
@@ -69,6 +72,7 @@ async def refresh_forever(runtime: Runtime, gauges: DriftGauges) -> None:
                     window_s=s.drift_window_s,
                     threshold=s.drift_threshold,
                     min_rows=s.drift_min_rows,
+                    rollup=s.stats_rollup_s > 0,
                 )
                 gauges.set(drift)
             except Exception as exc:  # noqa: BLE001 - keep refreshing; the gauges keep their last values

@@ -19,8 +19,10 @@ from sqlalchemy import Engine
 from service.errors import NotReady, ServiceError
 from service.log.drift import compare
 from service.log.feedback import find_prediction, review_queue, upsert_feedback
+from service.log.rollup_read import state as rollup_state
 from service.log.stats import WINDOWS, Window, as_utc, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
+from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
 from service.routes import ERRORS, ISO_TIME, AdminDep, ClientDep, InvalidQuery, RuntimeDep
 from service.runtime import Runtime
@@ -39,20 +41,23 @@ class InvalidLabel(ServiceError):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Refresh the drift gauges in the background (runs inside the app's lifespan, after the log opens)."""
+    """Refresh the drift gauges and keep the stats rollup, in the background (inside the app lifespan, log open)."""
     runtime: Runtime = app.state.runtime
     gauges = getattr(app.state, "drift_gauges", None)
     if gauges is None:  # once per app: a lifespan may run again (tests), the registry keeps its gauges
         gauges = app.state.drift_gauges = DriftGauges(runtime.metrics.registry)
-    task = None
+        app.state.rollup_gauges = RollupGauges(runtime.metrics.registry)
+    tasks = []
     if runtime.settings.drift_refresh_s > 0:
-        task = asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges")
+        tasks.append(asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges"))
+    if runtime.settings.stats_rollup_s > 0:
+        tasks.append(asyncio.create_task(maintain_forever(runtime, app.state.rollup_gauges), name="stats-rollup"))
     try:
         yield
     finally:
-        if task is not None:
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 router = APIRouter(tags=["monitoring"], lifespan=lifespan)
@@ -163,9 +168,16 @@ async def stats(
     labels = runtime.predictor.labels
 
     def compute(engine: Engine) -> dict[str, Any]:
+        use = settings.stats_rollup_s > 0
         with engine.connect() as connection:
-            figures = window_stats(connection, current, labels=labels)
-            reference_counts = drift_histograms(connection, ref)
+            # A rollup pass that commits between these reads could count a late row twice (rolled
+            # up and read from the log): compute again when the rollup's state moved meanwhile.
+            for _ in range(3):
+                before = rollup_state(connection) if use else None
+                figures = window_stats(connection, current, labels=labels, rollup=use)
+                reference_counts = drift_histograms(connection, ref, rollup=use)
+                if not use or rollup_state(connection) == before:
+                    break
         figures["drift"] = compare(
             reference_counts,
             current_distributions(figures),

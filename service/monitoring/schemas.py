@@ -114,6 +114,14 @@ class Drift(BaseModel):
     features: dict[str, FeatureDrift] = Field(description="label_mix, score, text_length, unknown_token_rate")
 
 
+class RollupStatus(BaseModel):
+    until: datetime | None = Field(
+        description="every minute before this time is read from the stats rollup (null: none, or the rollup is off); "
+        "later rows and the partial minutes at the window's edges come from the log"
+    )
+    minutes_read: int = Field(description="whole minutes of this window read from the rollup")
+
+
 class Stats(BaseModel):
     window: StatsWindow
     requests: Requests
@@ -127,6 +135,7 @@ class Stats(BaseModel):
     errors_by_code: dict[str, int]
     feedback: FeedbackStats
     drift: Drift
+    rollup: RollupStatus
 
 
 class ReviewItem(BaseModel):
