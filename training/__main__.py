@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_split_options(parser: argparse.ArgumentParser, seed_also: str = "") -> None:
+    """--val-fraction and --seed: a distillation stage must split the data as the student will."""
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
+    parser.add_argument("--seed", type=int, default=13, help=f"as the student's (same split){seed_also}")
+
+
 def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     teacher = commands.add_parser(
         "teacher-train", help="fine-tune the transformer teacher on the training split (the `teacher` extra)"
@@ -190,8 +196,7 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
     teacher.add_argument(
         "--max-train-per-source", type=int, default=0, help="train on a seeded sample of N texts per source (0 = all)"
     )
-    teacher.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
-    teacher.add_argument("--seed", type=int, default=13, help="as the student's (same split)")
+    _add_split_options(teacher)
     teacher.add_argument("--checkpoint-every", type=int, default=200, help="steps between resumable checkpoints")
     teacher.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
     teacher.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -212,8 +217,7 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
         "--labelled-max-words", type=int, default=64, help="labelled training texts up to this long get soft labels"
     )
     transfer.add_argument("--vectors", default=str(DEFAULT_VECTORS), help="word vectors for the neighbours")
-    transfer.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
-    transfer.add_argument("--seed", type=int, default=13, help="as the student's (same split); seeds the variants")
+    _add_split_options(transfer, seed_also="; seeds the variants")
 
     check = commands.add_parser(
         "teacher-evaluate", help="score the teacher on the validation split of any data (as the student's)"
@@ -221,8 +225,7 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
     _add_data_options(check)
     check.add_argument("--teacher", required=True, help="directory written by teacher-train")
     check.add_argument("--max-length", type=int, default=256, help="word pieces per text (reviews keep their head)")
-    check.add_argument("--val-fraction", type=float, default=0.1, help="as the student's (same split)")
-    check.add_argument("--seed", type=int, default=13, help="as the student's (same split)")
+    _add_split_options(check)
     check.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
 
     logits = commands.add_parser("teacher-logits", help="cache the teacher's logits on a transfer set")

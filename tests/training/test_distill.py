@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,6 +49,27 @@ def _sentences() -> list[Example]:
         rows.append(Example(sentence, "positive" if good else "negative", "sst"))
         rows.append(Example(" ".join(sentence.split()[:4]), "positive" if good else "negative", "sst"))
     return rows
+
+
+def _transfer_and_logits(tmp_path: Path, seed: int = 3) -> tuple[dict[str, Any], Path, Path]:
+    """A transfer set of _sentences() (split with `seed`) and all-zero teacher logits for it."""
+    made = build_transfer_set(
+        _sentences(),
+        tmp_path / "t.jsonl",
+        vectors=_vectors(tmp_path),
+        settings=AugmentSettings(variants=3, seed=3),
+        val_fraction=0.2,
+        seed=seed,
+    )
+    labels = ["negative", "positive"]
+    save_logits(
+        tmp_path / "l.safetensors",
+        torch.zeros(made["rows"], 2),
+        transfer=tmp_path / "t.jsonl",
+        labels=labels,
+        teacher={},
+    )
+    return made, tmp_path / "t.jsonl", tmp_path / "l.safetensors"
 
 
 def test_augmentation_is_deterministic_for_a_seed_and_never_returns_the_sentence(tmp_path: Path) -> None:
@@ -120,48 +142,23 @@ def test_logits_cache_round_trips_and_is_refused_for_other_data(tmp_path: Path) 
 
 
 def test_training_refuses_a_transfer_set_of_another_split(tmp_path: Path) -> None:
-    examples = _sentences()
-    settings = AugmentSettings(variants=3, seed=3)
-    build_transfer_set(
-        examples, tmp_path / "t.jsonl", vectors=_vectors(tmp_path), settings=settings, val_fraction=0.2, seed=3
-    )
-    rows, _ = read_transfer(tmp_path / "t.jsonl")
-    save_logits(
-        tmp_path / "l.safetensors",
-        torch.zeros(len(rows), 2),
-        transfer=tmp_path / "t.jsonl",
-        labels=["negative", "positive"],
-        teacher={},
-    )
+    _, transfer, logits = _transfer_and_logits(tmp_path, seed=3)
     train_settings = TrainSettings(
-        epochs=1, min_freq=1, val_fraction=0.2, seed=4, transfer=str(tmp_path / "t.jsonl"),
-        teacher_logits=str(tmp_path / "l.safetensors"), dry_run=True,
-        model={"embedding_dim": 8, "hidden_size": 8},
+        epochs=1, min_freq=1, val_fraction=0.2, seed=4, transfer=str(transfer), teacher_logits=str(logits),
+        dry_run=True, model={"embedding_dim": 8, "hidden_size": 8},
     )  # fmt: skip
     with pytest.raises(CacheError, match="another training/validation split"):
-        train(examples, tmp_path / "out", train_settings)
+        train(_sentences(), tmp_path / "out", train_settings)
 
 
 def test_a_transfer_set_of_the_short_texts_serves_training_on_more_files(tmp_path: Path) -> None:
-    examples = _sentences()
-    settings = AugmentSettings(variants=3, seed=3)
-    made = build_transfer_set(
-        examples, tmp_path / "t.jsonl", vectors=_vectors(tmp_path), settings=settings, val_fraction=0.2, seed=3
-    )
-    save_logits(
-        tmp_path / "l.safetensors",
-        torch.zeros(made["rows"], 2),
-        transfer=tmp_path / "t.jsonl",
-        labels=["negative", "positive"],
-        teacher={},
-    )
+    made, transfer, logits = _transfer_and_logits(tmp_path, seed=3)
     reviews = [Example(" ".join(["the plot was good"] * 20 + [str(i)]), "positive", "imdb") for i in range(20)]
     train_settings = TrainSettings(
-        epochs=1, min_freq=1, val_fraction=0.2, seed=3, transfer=str(tmp_path / "t.jsonl"),
-        teacher_logits=str(tmp_path / "l.safetensors"), dry_run=True, init_vectors=None,
-        model={"embedding_dim": 8, "hidden_size": 8},
+        epochs=1, min_freq=1, val_fraction=0.2, seed=3, transfer=str(transfer), teacher_logits=str(logits),
+        dry_run=True, init_vectors=None, model={"embedding_dim": 8, "hidden_size": 8},
     )  # fmt: skip
-    metrics = train(reviews + examples, tmp_path / "out", train_settings)
+    metrics = train(reviews + _sentences(), tmp_path / "out", train_settings)
     assert metrics["distillation"]["transfer_rows_added"] == made["rows_by_kind"]["augmented"]
 
 
