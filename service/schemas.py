@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 EXPLAIN = (
     "add `explanation`: one signed weight per token toward the predicted label, with character offsets into the "
@@ -22,8 +22,9 @@ class SentimentRequest(BaseModel):
         },
     )
     text: str = Field(description="the text to classify (non-empty, at most SENTIMENT_MAX_TEXT_CHARS characters)")
-    explain: bool = Field(False, description=EXPLAIN)
-    sentences: bool = Field(False, description=SENTENCES)
+    # Strict: JSON true/false only (lax mode would take 0, 1, "yes": the schema says boolean).
+    explain: StrictBool = Field(False, description=EXPLAIN)
+    sentences: StrictBool = Field(False, description=SENTENCES)
 
 
 class BatchRequest(BaseModel):
@@ -31,8 +32,8 @@ class BatchRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"texts": ["A wonderful film.", "Dull and far too long."]}]}
     )
     texts: list[str] = Field(description="texts to classify, at most SENTIMENT_MAX_BATCH_ITEMS")
-    explain: bool = Field(False, description=EXPLAIN + "; applies to every text")
-    sentences: bool = Field(False, description=SENTENCES + "; applies to every text")
+    explain: StrictBool = Field(False, description=EXPLAIN + "; applies to every text")
+    sentences: StrictBool = Field(False, description=SENTENCES + "; applies to every text")
 
 
 class ErrorDetail(BaseModel):

@@ -15,6 +15,9 @@ JSON = {"Content-Type": "application/json"}
         ("/v1/sentiment", b'{"text": ["a"]}', 422, "invalid_request"),
         ("/v1/sentiment", b'{"txt": "good"}', 422, "invalid_request"),
         ("/v1/sentiment", b'{"text": "good", "extra": 1}', 422, "invalid_request"),
+        ("/v1/sentiment", b'{"text": "good", "explain": 0}', 422, "invalid_request"),  # JSON booleans only
+        ("/v1/sentiment", b'{"text": "good", "sentences": "yes"}', 422, "invalid_request"),
+        ("/v1/sentiment/batch", b'{"texts": ["good"], "explain": 1}', 422, "invalid_request"),
         ("/v1/sentiment", b"[]", 422, "invalid_request"),
         ("/v1/sentiment", b"", 422, "invalid_request"),
         ("/v1/sentiment", b'{"text": "good"', 400, "invalid_json"),

@@ -32,7 +32,11 @@ def test_two_processes_train_what_one_process_trains(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    assert metrics["processes"] == 2 and metrics["train_examples"] == 360
+    # 400 short texts: the sentence-level split holds out whole texts and drops from training those
+    # that are runs of words inside a held-out one
+    split = metrics["split"]["sources"]["reviews"]
+    held = split["val_sentences"] + split["dropped_sub_phrases_of_val"]
+    assert metrics["processes"] == 2 and metrics["train_examples"] == 400 - held == split["train_texts"]
     assert metrics["validation"]["accuracy"] >= 0.8  # chance is 0.5: it learned
     predictor = load_predictor(tmp_path / "two")
     assert predictor.predict(["the movie was great"])[0].label == "positive"
