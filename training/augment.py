@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 MASK = "[MASK]"  # the teacher's mask token; the student reads it as an unknown word
-_TAG = re.compile(r"<[^>]{0,200}>")
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,7 @@ def augment(text: str, settings: AugmentSettings, near: Neighbours) -> list[str]
 def review_sentences(review: str, *, min_words: int = 3, max_words: int = 60) -> Iterator[str]:
     """The sentences of an unlabelled review, tags removed, of a useful length."""
     from model.sentences import split_sentences
+    from model.tokenizer import _TAG
 
     for span in split_sentences(review):
         sentence = " ".join(_TAG.sub(" ", review[span.start : span.end]).split())

@@ -216,14 +216,14 @@ def fingerprint(path: str | Path) -> dict[str, object]:
         files = sorted(p for p in path.rglob("*") if p.is_file())
         for file in files:
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(_file_sha256(file).encode() + b"\n")
+            digest.update(file_sha256(file).encode() + b"\n")
         return {"file": path.name + "/", "sha256": digest.hexdigest(), "bytes": sum(f.stat().st_size for f in files)}
-    return {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size}
+    return {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -16,7 +16,6 @@ This module imports torch and safetensors only: `transformers` stays in training
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from training.augment import MASK
-from training.data import DataError
+from training.data import DataError, file_sha256
 
 KINDS = ("labelled", "augmented", "unlabelled_sentence", "unlabelled_review")
 STUDENT_MASK = "xxmask"  # not in the student's vocabulary (built from labelled text): read as unknown
@@ -44,14 +43,6 @@ class TransferRow:
     kind: str
     source: str
     label: str | None = None
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path(transfer: str | Path) -> Path:

@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from training.data import Example, fingerprint
+from training.data import Example, file_sha256, fingerprint
 from training.splits import split_examples, split_fingerprint
+from training.train import batches, pick_device
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
@@ -70,27 +71,6 @@ class TeacherSettings:
     checkpoint_every: int = 200
     device: str = "auto"
     threads: int = 0
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Indices grouped by similar length (little padding); shuffled pools when `rng` is given."""
-    order = list(range(len(lengths)))
-    if rng is None:
-        order.sort(key=lambda i: lengths[i])
-    else:
-        rng.shuffle(order)
-        pool = batch_size * 50
-        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lambda i: lengths[i])]
-    groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(groups)
-    return groups
 
 
 def _sample(examples: list[Example], limit: int, seed: int) -> list[Example]:
@@ -148,9 +128,7 @@ def evaluate(encoder: Encoder, examples: Sequence[Example], settings: TeacherSet
     rows = encoder.ids([e.text for e in examples], settings.max_length)
     index = {n: i for i, n in enumerate(encoder.labels)}
     per_source: dict[str, list[int]] = {}
-    for group in tqdm(
-        length_batches([len(r) for r in rows], settings.batch_size * 2, None), desc="validate", **_progress()
-    ):
+    for group in tqdm(batches(rows, settings.batch_size * 2, None), desc="validate", **_progress()):
         predicted = encoder.logits([rows[i] for i in group]).argmax(-1).tolist()
         for i, p in zip(group, predicted, strict=True):
             hits = per_source.setdefault(examples[i].source, [0, 0])
@@ -194,7 +172,7 @@ def train_teacher(
     targets = [index[e.label] for e in train_set]
     rng = random.Random(settings.seed)
     whole_epochs = max(1, math.ceil(settings.epochs))
-    plan = [length_batches([len(r) for r in rows], settings.batch_size, rng) for _ in range(whole_epochs)]
+    plan = [batches(rows, settings.batch_size, rng) for _ in range(whole_epochs)]
     steps = [g for epoch in plan for g in epoch][: max(1, round(len(plan[0]) * settings.epochs))]
     optimizer = torch.optim.AdamW(encoder.network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     warmup = max(1, int(len(steps) * settings.warmup))
@@ -294,7 +272,7 @@ def score_transfer(
     """Write the teacher's logits for every transfer row; finished chunks survive an interruption."""
     from safetensors.torch import load_file, save_file
 
-    from training.distill import file_sha256, read_transfer, save_logits
+    from training.distill import read_transfer, save_logits
 
     started = time.monotonic()
     if threads:
@@ -323,7 +301,7 @@ def score_transfer(
             continue
         ids = encoder.ids(texts, max_length)
         result = torch.empty((len(texts), len(encoder.labels)))
-        for group in length_batches([len(r) for r in ids], batch_size, None):
+        for group in batches(ids, batch_size, None):
             result[group] = encoder.logits([ids[i] for i in group])
             bar.update(len(group))
         save_file({"logits": result}, str(part))
