@@ -236,6 +236,14 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
     logits.add_argument("--max-length", type=int, default=128, help="word pieces per text")
     logits.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
     logits.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    logits.add_argument(
+        "--reuse",
+        nargs=2,
+        metavar=("LOGITS", "TRANSFER"),
+        default=None,
+        help="an earlier cache of the same teacher and the transfer set it was made on: "
+        "rows with the same text are copied from it instead of scored",
+    )
 
 
 def _read_all(args: argparse.Namespace, split: str) -> tuple[list, ReadOptions]:
@@ -417,6 +425,7 @@ def _teacher_logits(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             max_length=args.max_length,
             threads=args.threads,
+            reuse=tuple(args.reuse) if args.reuse else None,
         )
     except (TeacherError, CacheError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -138,6 +138,27 @@ def load_logits(path: str | Path, *, transfer: str | Path, labels: Sequence[str]
     return logits
 
 
+def reusable_logits(
+    cache: str | Path, transfer: str | Path, *, labels: Sequence[str], teacher_sha256: str, max_length: int
+) -> dict[str, torch.Tensor]:
+    """Text -> logits of an earlier cache, refused unless the same teacher made it at `max_length`.
+
+    Caches written before their metadata named `max_length` were made at the default, 128.
+    """
+    from safetensors import safe_open
+
+    logits = load_logits(cache, transfer=transfer, labels=labels)
+    with safe_open(str(cache), framework="pt") as handle:
+        teacher = json.loads((handle.metadata() or {}).get("teacher", "{}"))
+    if teacher.get("model_sha256") != teacher_sha256:
+        made_by = teacher.get("model_sha256")
+        raise CacheError(f"{cache}: made by another teacher (model SHA-256 {made_by}); cannot reuse")
+    if teacher.get("max_length", 128) != max_length:
+        raise CacheError(f"{cache}: made at --max-length {teacher.get('max_length', 128)}, not {max_length}")
+    rows, _ = read_transfer(transfer)
+    return {row.text: logits[i] for i, row in enumerate(rows)}
+
+
 def student_text(text: str) -> str:
     """A transfer text as the student reads it: the teacher's mask token becomes an unknown word."""
     return text.replace(MASK, STUDENT_MASK)

@@ -268,11 +268,17 @@ def score_transfer(
     max_length: int = 128,
     chunk_rows: int = 8192,
     threads: int = 0,
+    reuse: tuple[str | Path, str | Path] | None = None,
 ) -> dict[str, Any]:
-    """Write the teacher's logits for every transfer row; finished chunks survive an interruption."""
+    """Write the teacher's logits for every transfer row; finished chunks survive an interruption.
+
+    `reuse` = (an earlier logits cache, the transfer set it was computed on): rows whose text that
+    cache already holds, from this same teacher at this `max_length`, are copied instead of scored,
+    so a transfer set that grew (more variants, more unlabelled text) costs only its new rows.
+    """
     from safetensors.torch import load_file, save_file
 
-    from training.distill import read_transfer, save_logits
+    from training.distill import read_transfer, reusable_logits, save_logits
 
     started = time.monotonic()
     if threads:
@@ -289,6 +295,12 @@ def score_transfer(
         for old in parts.glob("*.safetensors"):
             old.unlink()  # chunks of another transfer set
     stamp.write_text(digest)
+    known: dict[str, torch.Tensor] = {}
+    if reuse is not None:
+        known = reusable_logits(
+            *reuse, labels=encoder.labels, teacher_sha256=metrics["model_sha256"], max_length=max_length
+        )
+    reused = 0
     chunks = range(0, len(rows), chunk_rows)
     bar = tqdm(total=len(rows), desc="teacher logits", unit="text", **_progress())
     pieces = []
@@ -299,16 +311,26 @@ def score_transfer(
             pieces.append(load_file(str(part))["logits"])
             bar.update(len(texts))
             continue
-        ids = encoder.ids(texts, max_length)
         result = torch.empty((len(texts), len(encoder.labels)))
+        todo = [i for i, text in enumerate(texts) if text not in known]
+        for i, text in enumerate(texts):
+            if text in known:
+                result[i] = known[text]
+        reused += len(texts) - len(todo)
+        bar.update(len(texts) - len(todo))
+        ids = encoder.ids([texts[i] for i in todo], max_length)
         for group in batches(ids, batch_size, None):
-            result[group] = encoder.logits([ids[i] for i in group])
+            result[[todo[i] for i in group]] = encoder.logits([ids[i] for i in group])
             bar.update(len(group))
         save_file({"logits": result}, str(part))
         pieces.append(result)
     bar.close()
     logits = torch.cat(pieces) if pieces else torch.empty((0, len(encoder.labels)))
-    teacher_info = {"model_sha256": metrics["model_sha256"], "validation": metrics["validation"]["accuracy_by_source"]}
+    teacher_info = {
+        "model_sha256": metrics["model_sha256"],
+        "validation": metrics["validation"]["accuracy_by_source"],
+        "max_length": max_length,
+    }
     info = save_logits(target, logits, transfer=transfer, labels=encoder.labels, teacher=teacher_info)
     for part in parts.glob("*"):
         part.unlink()
@@ -321,6 +343,7 @@ def score_transfer(
         **info,
         "rows_by_kind": manifest["rows_by_kind"],
         "teacher_agrees_with_label": {k: round(sum(v) / len(v), 4) for k, v in agree.items()},
+        "rows_reused": reused,
         "seconds": round(time.monotonic() - started, 1),
         "texts_per_s": round(len(rows) / max(time.monotonic() - started, 1e-9), 1),
     }

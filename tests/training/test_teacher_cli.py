@@ -10,7 +10,7 @@ import torch
 from tests.conftest import synthetic_reviews
 from tests.training.test_distill import _vectors
 from training.__main__ import main
-from training.distill import load_logits
+from training.distill import CacheError, load_logits, read_transfer, reusable_logits
 
 if os.environ.get("CI") != "true":  # CI installs the `teacher` extra (make setup: .[dev]); elsewhere it may be absent
     pytest.importorskip("transformers")
@@ -35,9 +35,9 @@ def test_teacher_transfer_logits_student(tmp_path: Path, capsys: pytest.CaptureF
     assert saved["labels"] == ["negative", "positive"] and len(saved["model_sha256"]) == 64
     assert not (teacher / "checkpoint.pt").exists()  # removed once the run is complete
 
-    transfer = tmp_path / "transfer.jsonl"
+    transfer, vectors = tmp_path / "transfer.jsonl", _vectors(tmp_path)
     assert main(["transfer-set", *data, "--out", str(transfer), "--variants", "3",
-                 "--vectors", str(_vectors(tmp_path))]) == 0  # fmt: skip
+                 "--vectors", str(vectors)]) == 0  # fmt: skip
     made = json.loads(capsys.readouterr().out)
     assert made["rows_by_kind"]["augmented"] > 0 and made["rows_by_kind"]["labelled"] > 0
 
@@ -48,6 +48,35 @@ def test_teacher_transfer_logits_student(tmp_path: Path, capsys: pytest.CaptureF
     assert scored["rows"] == str(made["rows"]) and scored["transfer_sha256"] == made["sha256"]
     cached = load_logits(logits, transfer=transfer, labels=["negative", "positive"])
     assert cached.shape == (made["rows"], 2) and torch.isfinite(cached).all()
+
+    # A grown transfer set scores only its new rows, reusing the rest; the result equals a fresh run.
+    grown = tmp_path / "grown.jsonl"
+    assert main(["transfer-set", *data, "--out", str(grown), "--variants", "6",
+                 "--vectors", str(vectors)]) == 0  # fmt: skip
+    capsys.readouterr()
+    texts = {r.text for r in read_transfer(transfer)[0]}
+    shared = sum(r.text in texts for r in read_transfer(grown)[0])
+    reused, fresh = tmp_path / "reused.safetensors", tmp_path / "fresh.safetensors"
+    assert main(["teacher-logits", "--teacher", str(teacher), "--transfer", str(grown), "--out", str(reused),
+                 "--device", "cpu", "--threads", "1", "--reuse", str(logits), str(transfer)]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["rows_reused"] == shared > 0
+    assert main(["teacher-logits", "--teacher", str(teacher), "--transfer", str(grown), "--out", str(fresh),
+                 "--device", "cpu", "--threads", "1"]) == 0  # fmt: skip
+    capsys.readouterr()
+    labels = ["negative", "positive"]
+    torch.testing.assert_close(
+        load_logits(reused, transfer=grown, labels=labels),
+        load_logits(fresh, transfer=grown, labels=labels),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    with pytest.raises(CacheError, match="another teacher"):
+        reusable_logits(logits, transfer, labels=labels, teacher_sha256="0" * 64, max_length=128)
+    with pytest.raises(CacheError, match="max-length"):
+        reusable_logits(logits, transfer, labels=labels, teacher_sha256=saved["model_sha256"], max_length=64)
+    assert main(["teacher-logits", "--teacher", str(teacher), "--transfer", str(grown), "--out", str(fresh),
+                 "--reuse", str(logits), str(grown)]) == 2  # fmt: skip
+    assert "another SHA-256" in capsys.readouterr().err  # the cache does not belong to the transfer set named
 
     student = tmp_path / "student"
     assert main(["train", *data, "--out", str(student), "--epochs", "1", "--min-freq", "1", "--init-vectors", "none",
