@@ -318,7 +318,7 @@ def score_transfer(
                 result[i] = known[text]
         reused += len(texts) - len(todo)
         bar.update(len(texts) - len(todo))
-        ids = encoder.ids([texts[i] for i in todo], max_length)
+        ids = encoder.ids([texts[i] for i in todo], max_length) if todo else []
         for group in batches(ids, batch_size, None):
             result[[todo[i] for i in group]] = encoder.logits([ids[i] for i in group])
             bar.update(len(group))

@@ -70,6 +70,10 @@ def test_teacher_transfer_logits_student(tmp_path: Path, capsys: pytest.CaptureF
         atol=1e-4,
         rtol=1e-4,
     )
+    again = tmp_path / "again.safetensors"  # every row known: nothing is scored
+    assert main(["teacher-logits", "--teacher", str(teacher), "--transfer", str(transfer), "--out", str(again),
+                 "--device", "cpu", "--threads", "1", "--reuse", str(logits), str(transfer)]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["rows_reused"] == made["rows"]
     with pytest.raises(CacheError, match="another teacher"):
         reusable_logits(logits, transfer, labels=labels, teacher_sha256="0" * 64, max_length=128)
     with pytest.raises(CacheError, match="max-length"):
