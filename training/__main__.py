@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=13, help="seed for the split, the batches and the initial weights")
     train.add_argument(
+        "--init-seed",
+        type=int,
+        default=None,
+        help="seed only the initial weights, dropout and batch order (default: --seed): "
+        "another run on the same split, to see how much a result moves from run to run",
+    )
+    train.add_argument(
         "--vocab-size", type=int, default=40_000, help="largest vocabulary (padding and unknown included)"
     )
     train.add_argument(
@@ -307,6 +314,7 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         val_fraction=args.val_fraction,
         seed=args.seed,
+        init_seed=args.init_seed,
         vocab_size=args.vocab_size,
         min_freq=args.min_freq,
         average_last=args.average_last,

@@ -38,6 +38,7 @@ class TrainSettings:
     patience: int = 2  # epochs without validation improvement before stopping
     val_fraction: float = 0.1
     seed: int = 13
+    init_seed: int | None = None  # seed of the initial weights, dropout and batch order when not `seed`'s
     vocab_size: int = 40_000
     min_freq: int = 2
     average_last: int = 1  # average the weights of the best and the N-1 epochs before it
@@ -192,8 +193,9 @@ def train(
     ranks = distributed.from_env()
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    init_seed = settings.seed if settings.init_seed is None else settings.init_seed
+    random.seed(init_seed)
+    torch.manual_seed(init_seed)
     labels = sorted({e.label for e in examples})
     if len(labels) < 2:
         raise ValueError(f"training needs at least two labels, found {labels}")
@@ -232,7 +234,7 @@ def train(
     if settings.transfer:
         soft, distillation = _add_transfer(train_data, train_set, val_set, vocab, config, settings, progress)
 
-    rng = random.Random(settings.seed)
+    rng = random.Random(init_seed)
     steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
     total_steps = 1 if settings.dry_run else steps_per_epoch * settings.epochs
     # fused: one kernel for all parameters, 5x faster than the loop over tensors here (dense 40k-row embedding)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from model import load_predictor
 from tests.conftest import synthetic_reviews
@@ -43,6 +44,24 @@ def test_a_few_epochs_learn_a_synthetic_task(tmp_path: Path) -> None:
     assert p.label == "positive"
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["training_time_s"] > 0 and len(saved["history"]) >= 1
+
+
+def test_init_seed_changes_the_run_but_not_the_split(tmp_path: Path) -> None:
+    """--init-seed gives another run on the same validation split (run-to-run variance); same seed, same run."""
+    from safetensors.torch import load_file
+
+    examples = [Example(t, label, "synthetic") for t, label in synthetic_reviews(120)]
+    tiny = {"embedding_dim": 8, "hidden_size": 8, "max_tokens": 40, "head_tokens": 10}
+    runs = {}
+    for name, init_seed in [("default", None), ("same", 13), ("other", 5)]:
+        settings = TrainSettings(epochs=1, batch_size=16, min_freq=1, threads=1, init_seed=init_seed, model=tiny)
+        metrics = train(examples, tmp_path / name, settings)
+        runs[name] = (load_file(str(tmp_path / name / "weights.safetensors")), metrics)
+    weights = {name: w for name, (w, _) in runs.items()}
+    assert all(torch.equal(weights["default"][k], weights["same"][k]) for k in weights["default"])
+    assert not all(torch.equal(weights["default"][k], weights["other"][k]) for k in weights["default"])
+    assert runs["other"][1]["split"] == runs["default"][1]["split"]
+    assert runs["other"][1]["settings"]["init_seed"] == 5
 
 
 def test_split_is_deterministic_and_disjoint() -> None:
