@@ -16,7 +16,8 @@ TEACHER_EPOCHS=${TEACHER_EPOCHS:-1}
 VARIANTS=${VARIANTS:-8}
 UNLABELLED_SENTENCES=${UNLABELLED_SENTENCES:-15000}
 UNLABELLED_REVIEWS=${UNLABELLED_REVIEWS:-0}
-STUDENT_EPOCHS=${STUDENT_EPOCHS:-2}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-4}
+KINDS=${KINDS:-labelled,augmented,unlabelled_sentence}
 SST=(--data "$DATA/sst2_train.tsv" --label-map 0=negative,1=positive)
 mkdir -p "$OUT"
 
@@ -45,4 +46,5 @@ stage logits "$OUT/logits.safetensors" \
 stage student "$OUT/student/metrics.json" \
     "$PY" -m training train --data "$DATA/aclImdb_v1.tar.gz" "${SST[@]}" --out "$OUT/student" \
     --average-last 2 --epochs "$STUDENT_EPOCHS" --transfer "$OUT/transfer.jsonl" \
-    --teacher-logits "$OUT/logits.safetensors" --device "$DEVICE"
+    --teacher-logits "$OUT/logits.safetensors" --transfer-kinds "$KINDS" --distill-loss kl --temperature 2 \
+    --device "$DEVICE"
