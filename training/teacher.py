@@ -312,10 +312,12 @@ def score_transfer(
             bar.update(len(texts))
             continue
         result = torch.empty((len(texts), len(encoder.labels)))
-        todo = [i for i, text in enumerate(texts) if text not in known]
+        todo = []  # rows to score; the others are copied from the reused cache
         for i, text in enumerate(texts):
             if text in known:
                 result[i] = known[text]
+            else:
+                todo.append(i)
         reused += len(texts) - len(todo)
         bar.update(len(texts) - len(todo))
         ids = encoder.ids([texts[i] for i in todo], max_length) if todo else []
