@@ -35,7 +35,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def haproxy_config(listen: str, backends: list[str], *, check_interval_ms: int = 500) -> str:
+# A URL over 8 KiB is refused at the proxy with the service's JSON error shape (uvicorn itself answers
+# a plain-text 400 for a request line it cannot parse, before the app sees it). Shared with
+# docker/haproxy/haproxy.cfg (tests/deploy checks that the two agree).
+URL_LIMIT = (
+    "    http-request return status 414 content-type application/json string "
+    '\'{"error":{"code":"url_too_long","message":"the request URL is over 8192 bytes",'
+    '"request_id":null}}\' if { url,length gt 8192 }\n'
+)
+
+
+def haproxy_config(
+    listen: str, backends: list[str], *, check_interval_ms: int = 500, request_timeout_s: float = 10.0
+) -> str:
     """An HAProxy configuration that spreads requests over `backends` and routes around dead ones.
 
     - Active health checks: `GET /readyz` every `check_interval_ms`; a replica is out after 2
@@ -52,6 +64,10 @@ def haproxy_config(listen: str, backends: list[str], *, check_interval_ms: int =
       without it a request can leave before its body is in the buffer and is then never resent
       (seen here: one `SD--` client error in about one kill in two).
     - `balance leastconn`: a replica busy with a slow batch gets fewer new requests.
+    - Hostile clients (the same rules as docker/haproxy/haproxy.cfg): `timeout http-request`
+      closes a connection whose headers, and (with `http-buffer-request`) body, have not arrived
+      within `request_timeout_s` (slowloris); a URL over 8,192 bytes gets 414 with the service's
+      JSON error shape here instead of the replica's plain-text `400 Invalid HTTP request`.
     """
     host, _, port = listen.rpartition(":")
     servers = "\n".join(
@@ -71,6 +87,7 @@ defaults
     timeout server 60s
     timeout check 2s
     timeout http-keep-alive 10s
+    timeout http-request {request_timeout_s:g}s
     option http-keep-alive
     retries 3
     option redispatch 1
@@ -79,7 +96,7 @@ defaults
 
 frontend api
     bind {host or "127.0.0.1"}:{port}
-    default_backend replicas
+{URL_LIMIT}    default_backend replicas
 
 backend replicas
     balance leastconn
@@ -170,7 +187,13 @@ class HAProxy:
     """HAProxy in the foreground (`-db`) with a generated configuration in its own folder."""
 
     def __init__(
-        self, backends: list[str], folder: Path, *, port: int | None = None, check_interval_ms: int = 500
+        self,
+        backends: list[str],
+        folder: Path,
+        *,
+        port: int | None = None,
+        check_interval_ms: int = 500,
+        request_timeout_s: float = 10.0,
     ) -> None:
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not Path(binary).exists():
@@ -179,7 +202,14 @@ class HAProxy:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.config = self.folder / "haproxy.cfg"
-        self.config.write_text(haproxy_config(f"127.0.0.1:{self.port}", backends, check_interval_ms=check_interval_ms))
+        self.config.write_text(
+            haproxy_config(
+                f"127.0.0.1:{self.port}",
+                backends,
+                check_interval_ms=check_interval_ms,
+                request_timeout_s=request_timeout_s,
+            )
+        )
         check = subprocess.run([binary, "-c", "-f", str(self.config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"haproxy rejected its configuration:\n{check.stdout}{check.stderr}")

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from bench.fleet import URL_LIMIT
 from service.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,6 +157,9 @@ def test_manifests_and_the_compose_scale_stack_agree() -> None:
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     haproxy = (ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text()
     assert "option httpchk GET /readyz" in haproxy and f"api:{port} check" in haproxy
+    # The hostile-client rules that tests/e2e/test_proxy_limits.py exercises on bench/fleet.py's config.
+    assert URL_LIMIT in haproxy
+    assert "timeout http-request 10s" in haproxy and "option http-buffer-request" in haproxy
     # The migration runs the same command in both.
     migrate = resource("Job", "sentiment-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert migrate["command"] == compose_service("docker-compose.scale.yml", "migrate")["command"]
