@@ -153,7 +153,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "access_log": args.access_log,
         "timeout_graceful_shutdown": 30,
+        # httptools plus header and body read timeouts (service/protocol.py); workers import it by name
+        "http": "service.protocol:GuardedHttpToolsProtocol",
     }
+    from service.protocol import GuardedHttpToolsProtocol
+
+    GuardedHttpToolsProtocol.configure(settings.header_timeout_s, settings.body_timeout_s)
     if settings.workers == 1:
         uvicorn.run(create_app(settings, predictor=predictor, engine=engine), **server)  # type: ignore[arg-type]
         return 0

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     )
     inference_threads: int = Field(0, ge=0, description="intra-op threads of the runtime; 0 = its default")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its prediction")
+    header_timeout_s: float = Field(
+        5.0, gt=0, description="a connection whose request line and headers are not in after this long is closed (408)"
+    )
+    body_timeout_s: float = Field(
+        20.0, gt=0, description="a request whose body is not in this long after its headers is closed (408)"
+    )
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, Metric
+
+# Connections closed by service/protocol.py's read timeouts, by phase: process-wide, like the sockets
+# (the protocol runs below any app), shown by every app's registry.
+HTTP_TIMEOUTS: Tally[str] = Tally()
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -42,6 +50,19 @@ class ServiceMetrics:
             registry=r,
         )
         self.rollout_in_step.set(1)
+        r.register(_HttpTimeouts())
         self.rollout_poll_failures = Counter(
             "sentiment_rollout_poll_failures", "failed reads of the rollouts table", registry=r
         )
+
+
+class _HttpTimeouts:
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "sentiment_http_timeouts",
+            "connections closed because their headers or body did not arrive in time, by phase",
+            labels=["phase"],
+        )
+        for phase in ("headers", "body"):
+            family.add_metric([phase], HTTP_TIMEOUTS[phase])
+        yield family

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bench.fleet import HAProxy, Replica, start_replicas
+from tests.support.slow_client import dribble
 
 pytestmark = pytest.mark.e2e
 REQUEST_TIMEOUT_S = 2.0
@@ -41,42 +42,8 @@ def proxy(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             replica.kill()
 
 
-def dribble(
-    proxy: HAProxy, head: bytes, trickle: bytes, every_s: float = 0.5, limit_s: float = 8.0
-) -> tuple[float, bytes]:
-    """Send `head`, then `trickle` one byte every `every_s`; return (seconds until closed, answer)."""
-    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=limit_s)
-    started = time.monotonic()
-    answer = b""
-    try:
-        sock.sendall(head)
-        sock.setblocking(False)
-        for byte in trickle:
-            if time.monotonic() - started > limit_s:
-                break
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:  # closed by the proxy
-                break
-            deadline = time.monotonic() + every_s
-            while time.monotonic() < deadline:
-                try:
-                    chunk = sock.recv(65536)
-                except BlockingIOError:
-                    time.sleep(0.02)
-                    continue
-                except OSError:
-                    return time.monotonic() - started, answer
-                if not chunk:
-                    return time.monotonic() - started, answer
-                answer += chunk
-        return time.monotonic() - started, answer
-    finally:
-        sock.close()
-
-
 def test_slow_headers_are_closed_with_a_json_408(proxy: HAProxy) -> None:
-    seconds, answer = dribble(proxy, b"POST /v1/sentiment HTTP/1.1\r\n", b"Host: x\r\nX-Slow: " + b"a" * 100)
+    seconds, answer = dribble(proxy.port, b"POST /v1/sentiment HTTP/1.1\r\n", b"Host: x\r\nX-Slow: " + b"a" * 100)
     print(f"\nslow headers closed after {seconds:.1f} s")
     assert seconds < REQUEST_TIMEOUT_S + 3  # the client would have gone on for 50 s
     assert answer.startswith(b"HTTP/1.1 408")  # HAProxy's own page (its internal errors are HTML)
@@ -86,7 +53,7 @@ def test_slow_body_is_closed_with_a_json_408(proxy: HAProxy) -> None:
     body = b'{"text": "' + b"a" * 200 + b'"}'
     head = b"POST /v1/sentiment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     head += b"Content-Length: %d\r\n\r\n" % len(body)
-    seconds, answer = dribble(proxy, head, body)
+    seconds, answer = dribble(proxy.port, head, body)
     print(f"\nslow body closed after {seconds:.1f} s")
     assert seconds < REQUEST_TIMEOUT_S + 3
     assert answer.startswith(b"HTTP/1.1 408")  # HAProxy's own page (its internal errors are HTML)
