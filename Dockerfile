@@ -9,7 +9,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # Only these files reach the stages below, so an edit elsewhere in pyproject.toml (dev tools,
 # lint settings) does not reinstall the dependencies.
 FROM ${BASE_IMAGE} AS requirements
-COPY pyproject.toml /tmp/
+COPY pyproject.toml requirements/lock.txt /tmp/
 RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; extra = p['optional-dependencies']; open('/tmp/serve.txt', 'w').write('\n'.join(p['dependencies'] + extra['postgres']) + '\n'); open('/tmp/train.txt', 'w').write('\n'.join(extra['train']) + '\n')"
 
 # ---- base: the serving dependencies (pyproject's dependencies + the postgres extra), the user --
@@ -26,9 +26,10 @@ WORKDIR /app
 # layer, as nothing here reads them (~125 MB): onnx's backend test models, numpy's tests, ONNX
 # Runtime's model-optimisation tools, and Bling Fire's tokenizer models and Windows/macOS builds
 # (sentence splitting needs only its Linux library).
-COPY --from=requirements /tmp/serve.txt /tmp/
-RUN pip install --requirement /tmp/serve.txt \
-    && rm /tmp/serve.txt \
+# Every version from requirements/lock.txt (constraints), so a rebuild installs what CI tested.
+COPY --from=requirements /tmp/serve.txt /tmp/lock.txt /tmp/
+RUN pip install --requirement /tmp/serve.txt --constraint /tmp/lock.txt \
+    && rm /tmp/serve.txt /tmp/lock.txt \
     && site=$(python -c "import os, numpy; print(os.path.dirname(os.path.dirname(numpy.__file__)))") \
     && rm -rf "$site/onnx/backend/test/data" "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" \
     && rm -f "$site"/blingfire/*.bin "$site"/blingfire/*.i2w "$site"/blingfire/*.dll "$site"/blingfire/*.pdb \
@@ -56,11 +57,11 @@ FROM base AS train
 # Where torch's CPU wheel comes from; empty = pip's own configuration (e.g. PIP_FIND_LINKS).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
-COPY --from=requirements /tmp/train.txt /tmp/
+COPY --from=requirements /tmp/train.txt /tmp/lock.txt /tmp/
 RUN grep '^torch==' /tmp/train.txt > /tmp/torch.txt \
-    && PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL" pip install --requirement /tmp/torch.txt \
-    && pip install --requirement /tmp/train.txt \
-    && rm /tmp/train.txt /tmp/torch.txt
+    && PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL" pip install --requirement /tmp/torch.txt --constraint /tmp/lock.txt \
+    && pip install --requirement /tmp/train.txt --constraint /tmp/lock.txt \
+    && rm /tmp/train.txt /tmp/torch.txt /tmp/lock.txt
 
 COPY model/ model/
 COPY service/ service/

@@ -6,13 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint bench clean
 
-$(STAMP): pyproject.toml client/pyproject.toml
+# Versions come from requirements/lock.txt (pip constraints: exact pins for everything installed);
+# pyproject.toml keeps the ranges. Refresh the lock with `bash scripts/lock.sh`.
+$(STAMP): pyproject.toml client/pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" -e ./client
+	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[dev]" -e ./client
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the project with its dev tools and the client package
+setup: $(STAMP)  ## create .venv and install the project, its dev tools and the client, at the locked versions
 
 run: $(STAMP)  ## serve the shipped model on http://127.0.0.1:8000 (SQLite log in ./data)
 	$(PY) -m service
