@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, insert, select
 
 from model import ArtifactError, Predictor
+from model.errors import first_line
 from service.errors import NotReady, ReloadFailed
 from service.log import RolloutRow, query_in_thread
 from service.schemas import ReloadResponse
@@ -183,7 +184,7 @@ async def initial_model(runtime: Runtime, first: Predictor) -> Predictor:
     try:
         row = await asyncio.to_thread(latest_rollout, runtime.engine)
     except Exception as exc:  # noqa: BLE001 - serve the configured model; the poller tries again
-        state.poll_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        state.poll_error = first_line(exc, 200)
         log.warning("cannot read the rollouts table at start: %s", exc)
         return first
     if row is None:
@@ -251,7 +252,7 @@ async def follow_rollouts(runtime: Runtime) -> None:
             except Exception as exc:  # noqa: BLE001 - a database fault: keep serving, try next time
                 if runtime.rollout.poll_error is None:
                     log.warning("cannot read the rollouts table: %s", exc)
-                runtime.rollout.poll_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                runtime.rollout.poll_error = first_line(exc, 200)
                 runtime.metrics.rollout_poll_failures.inc()
             else:
                 runtime.rollout.poll_error = None

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from model.errors import first_line
 from training.data import DataError, Example
 
 SOURCE = "feedback"
@@ -40,7 +41,7 @@ def read_feedback(url: str) -> tuple[list[Example], int]:
         with engine.connect() as connection:
             rows = connection.execute(QUERY).all()
     except SQLAlchemyError as exc:
-        reason = str(exc).splitlines()[0][:200]
+        reason = first_line(exc, 200)
         raise DataError(f"{shown}: cannot read feedback from this log database ({reason})") from None
     finally:
         engine.dispose()

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+from model.errors import first_line
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key that serialises schema upgrades of every replica on one database.
 MIGRATION_LOCK_KEY = 0x53454E54  # "SENT"
@@ -85,7 +87,7 @@ def wait_for_database(engine: Engine, *, timeout_s: float) -> None:
                 connection.exec_driver_sql("SELECT 1")
             return
         except Exception as exc:  # noqa: BLE001 - any failure to connect: retry until the deadline
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            reason = first_line(exc, 300)
             if time.monotonic() + delay > deadline:
                 raise DatabaseError(f"cannot reach the log database {masked(str(engine.url))}: {reason}") from None
             log.warning("log database %s not reachable yet (%s); retrying", masked(str(engine.url)), reason)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from model.errors import first_line
 from service.log.insert import insert_rows
 
 
@@ -164,7 +165,7 @@ class RequestLogWriter:
                 insert_rows(connection, [row.values for row in group])
         except Exception as exc:  # noqa: BLE001 - any database fault: keep the rows, report, retry
             self.stats.failures += 1
-            self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            self.stats.last_error = first_line(exc, 300)
             if self.stats.degraded_since is None:
                 self.stats.degraded_since = time.time()
             return False

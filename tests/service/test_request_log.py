@@ -116,3 +116,29 @@ def test_durable_mode_refuses_when_the_log_cannot_commit(
         assert client.get("/readyz").status_code == 503
         with runtime.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE moved RENAME TO request_log")
+
+
+def test_writer_survives_a_database_fault_without_a_message(
+    settings_for: Callable[..., Settings], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.log.writer as writer_module
+
+    real_insert = writer_module.insert_rows
+    faulty = {"on": True}
+
+    def insert_rows(connection: object, rows: list[dict[str, object]]) -> None:
+        if faulty["on"]:
+            raise ConnectionError()  # str() is "": `.splitlines()[0]` raised IndexError in the writer
+        real_insert(connection, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer_module, "insert_rows", insert_rows)
+    with TestClient(create_app(settings_for(database_url=database_url))) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        assert client.post("/v1/sentiment", json={"text": "good"}).status_code == 200
+        assert not runtime.writer.flush(1.0)
+        assert runtime.writer.stats.last_error == "ConnectionError"
+        faulty["on"] = False  # the fault clears: the same writer thread writes the held row
+        assert runtime.writer.flush(10.0)
+        assert client.post("/v1/sentiment", json={"text": "fine"}).status_code == 200
+        assert runtime.writer.flush(10.0)
+        assert len(admin_rows(client)) == 2
