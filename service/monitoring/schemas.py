@@ -13,7 +13,9 @@ class FeedbackRequest(BaseModel):
         json_schema_extra={"examples": [{"request_id": "3f2a9c01", "item_index": 0, "label": "negative"}]},
     )
     request_id: str = Field(min_length=1, max_length=128, description="the request id of the logged prediction")
-    item_index: int = Field(0, ge=0, description="the text's position in its request (0 for /v1/sentiment)")
+    item_index: int = Field(
+        0, ge=0, le=2**31 - 1, description="the text's position in its request (0 for /v1/sentiment)"
+    )  # le: the log column is a 32-bit integer; a larger one is refused (422), never a database error
     label: str = Field(min_length=1, max_length=64, description="the true label; one of the served model's labels")
     note: str | None = Field(None, max_length=2000, description="free text kept with the answer")
 

@@ -59,6 +59,10 @@ def test_unknown_prediction_is_404_and_unknown_label_is_422(client: TestClient) 
         ({"request_id": request_id, "label": "neutral"}, 422, "invalid_label"),
         ({"request_id": request_id}, 422, "invalid_request"),
         ({"request_id": request_id, "label": "positive", "item_index": -1}, 422, "invalid_request"),
+        # Past the log column's range: 422, not 503 not_ready (an OverflowError reading the log).
+        ({"request_id": request_id, "label": "positive", "item_index": 9223372036854775808}, 422, "invalid_request"),
+        ({"request_id": request_id, "label": "positive", "item_index": 2**31}, 422, "invalid_request"),
+        ({"request_id": request_id, "label": "positive", "item_index": 10**40}, 422, "invalid_request"),
     ]:
         response = client.post("/v1/feedback", json=body)
         assert response.status_code == status, response.text
