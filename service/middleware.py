@@ -5,10 +5,9 @@ Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request'
 
 from __future__ import annotations
 
-import itertools
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,10 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import error_body
 from service.metrics import ServiceMetrics
 
-# Generated ids: a random per-process prefix and a counter (unique across processes and restarts);
-# uuid4 per request showed up at ~4% of the event loop's time under load (py-spy).
-_ID_PREFIX = uuid.uuid4().hex[:16]
-_ID_COUNTER = itertools.count(1)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ROUTES = frozenset(
     {
@@ -185,7 +180,17 @@ def _request_id(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A generated request id: 96 random bits as 24 hex characters, not guessable from another.
+
+    An id is what feedback is given for, so it must not be enumerable (a per-process prefix and
+    a counter was). `os.urandom(12).hex()` costs 0.31 µs against the counter's 0.19 µs and
+    uuid4's 1.43 µs (BENCHMARKS.md).
+    """
+    return os.urandom(12).hex()
 
 
 async def _send_bytes(send: Send, status: int, payload: bytes, headers: dict[str, str]) -> None:

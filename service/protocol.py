@@ -9,11 +9,13 @@ task for as long as the client likes. This subclass arms a timer
 - for the body when the headers are complete and a body follows, disarmed once the body is in
   (`SENTIMENT_BODY_TIMEOUT_S`).
 
-When one fires, the client gets a JSON 408 (unless an answer has started) and the connection is
-closed; the app sees `http.disconnect`. Each close is counted, by phase, in
-`sentiment_http_timeouts_total` (process-wide, like the sockets). A client that keeps its
-connection alive between requests is never cut: the header timer starts with the next request's
-first byte, and idle time is uvicorn's `timeout_keep_alive`.
+A request uvicorn cannot parse (malformed request line or header, ...) gets a JSON 400
+`invalid_http_request` instead of uvicorn's plain text. When a timer fires, the client gets a
+JSON 408 (unless an answer has started) and the connection is closed; the app sees
+`http.disconnect`. Each close is counted, by phase, in `sentiment_http_timeouts_total`
+(process-wide, like the sockets). A client that keeps its connection alive between requests is
+never cut: the header timer starts with the next request's first byte, and idle time is
+uvicorn's `timeout_keep_alive`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.errors import error_body
 from service.metrics import HTTP_TIMEOUTS
+from service.middleware import new_request_id
 
 
-def timeout_response(phase: str) -> bytes:
-    body = orjson.dumps(error_body("request_timeout", f"the request {phase} did not arrive in time", None))
+def closing_response(status: bytes, code: str, message: str) -> bytes:
+    """A JSON error with a fresh request id, then `connection: close` (no app has seen the request)."""
+    request_id = new_request_id()
+    body = orjson.dumps(error_body(code, message, request_id))
     head = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-        b"content-length: %d\r\n\r\n" % len(body)
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nx-request-id: %s\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n" % (status, request_id.encode(), len(body))
     )
     return head + body
 
@@ -83,6 +88,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn answers for a request it cannot parse (a malformed request line or header),
+        in the API's JSON error shape instead of plain text."""
+        self.transport.write(closing_response(b"400 Bad Request", "invalid_http_request", msg))
+        self.transport.close()
+
     def _bodyless(self) -> bool:
         for name, value in self.headers:
             if name == b"content-length":
@@ -108,5 +119,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         HTTP_TIMEOUTS[phase] += 1
         started = self.cycle is not None and self._headers_done and self.cycle.response_started
         if not started:
-            self.transport.write(timeout_response(phase))
+            self.transport.write(
+                closing_response(
+                    b"408 Request Timeout", "request_timeout", f"the request {phase} did not arrive in time"
+                )
+            )
         self.transport.close()

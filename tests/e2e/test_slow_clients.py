@@ -88,3 +88,33 @@ def test_keep_alive_clients_with_pauses_are_not_cut(server: Replica) -> None:
             time.sleep(TIMEOUT_S + 0.5)
         assert client.post("/v1/sentiment", json={"text": "still here"}).status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET /v1/model?pad=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["request-line", "header", "70kB-url"],
+)
+def test_a_request_uvicorn_cannot_parse_gets_a_json_400_with_a_request_id(
+    server: Replica, request_bytes: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(request_bytes)
+        answer = sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer[:300]
+    error = orjson.loads(body)["error"]
+    assert error["code"] == "invalid_http_request"
+    assert re.fullmatch(r"[0-9a-f]{24}", error["request_id"]) and error["request_id"].encode() in head
+
+
+def test_generated_request_ids_are_random_not_a_counter(server: Replica) -> None:
+    ids = [httpx.get(server.url + "/healthz", timeout=5).headers["x-request-id"] for _ in range(20)]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids), ids
+    # a prefix and a counter share all but the last few characters; random ids share about 1 in 16
+    shared = [sum(a == b for a, b in zip(x, y, strict=True)) for x, y in zip(ids, ids[1:], strict=False)]
+    assert max(shared) < 12, (ids, shared)
