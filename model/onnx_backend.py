@@ -116,6 +116,9 @@ class OnnxNetwork:
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per physical core)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No CPU arena: each session's arena stayed reserved after a hot reload (RSS +91% over 40
+        # reloads, bench/reload_memory.py); short-text throughput is the same without it (BENCHMARKS.md).
+        options.enable_cpu_mem_arena = False
         model = build_graph(weights, num_layers, hidden)
         self.session = ort.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
