@@ -37,8 +37,12 @@ class AssetNotFound(ServiceError):
 
 def asset(name: str) -> FileResponse:
     """Answer one file under `static/`; a name outside it, or a missing file, is a JSON 404."""
-    path = (STATIC / name).resolve()
-    if not path.is_relative_to(STATIC) or path.suffix not in _TYPES or not path.is_file():
-        raise AssetNotFound(f"no such console asset: {name}")
+    try:
+        path = (STATIC / name).resolve()
+        found = path.is_relative_to(STATIC) and path.suffix in _TYPES and path.is_file()
+    except (ValueError, OSError):  # an embedded NUL, a name over NAME_MAX: no such file either
+        found = False
+    if not found:
+        raise AssetNotFound(f"no such console asset: {name!r}")
     headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)

@@ -54,6 +54,15 @@ def test_assets_outside_the_static_folder_are_not_served(client: TestClient) -> 
     assert client.get("/docs/static/console.js").status_code == 404  # the docs serve Swagger UI only
 
 
+def test_asset_names_the_filesystem_refuses_are_a_json_404(settings_for: Callable[..., Settings]) -> None:
+    # An embedded NUL (ValueError) and a name over NAME_MAX (ENAMETOOLONG) once answered 500.
+    with TestClient(create_app(settings_for()), raise_server_exceptions=False) as client:
+        for name in ("a%00.js", "a" * 300 + ".js", "vendor/" + "b" * 300 + "/x.js", "%00"):
+            response = client.get(f"/console/static/{name}")
+            assert response.status_code == 404, name
+            assert response.json()["error"]["code"] == "not_found", name
+
+
 def test_vendored_libraries_carry_their_licence_and_version() -> None:
     chart = (STATIC / "vendor/chartjs/chart.umd.min.js").read_text()[:200]
     assert "Chart.js v4.6.1" in chart and "MIT" in (STATIC / "vendor/chartjs/LICENSE.md").read_text()
