@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import os
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,18 +112,24 @@ async def _load_checked(runtime: Runtime, model_dir: str | None) -> Predictor:
     return candidate
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig); None where libc is not glibc."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # musl, macOS: nothing to trim
+        return None
+
+
 def release_memory() -> None:
-    """Collect the swapped-out model and hand freed heap back to the OS (glibc's malloc_trim; a no-op elsewhere).
+    """Collect the swapped-out model and hand freed heap back to the OS (glibc's malloc_trim).
 
     Without the trim, glibc keeps the pages a session build freed, and RSS climbs over reloads.
     """
     gc.collect()
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return
-    trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _swap(runtime: Runtime, candidate: Predictor) -> None:
