@@ -53,6 +53,13 @@ class KeyChecker:
             raise Forbidden("this API key is not valid")
         return key_id(key)
 
+    def sees_all(self, headers: Mapping[str, str]) -> bool:
+        """Whether the caller may act on every client's rows: an admin key, or no prediction keys (open mode)."""
+        if not self.api_keys:
+            return True
+        key = presented_key(headers)
+        return key is not None and _matches(key, self.admin_keys)
+
     def admin(self, request: Request) -> str:
         """Check an admin request; return the admin's key id."""
         if not self.admin_keys:

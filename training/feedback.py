@@ -2,9 +2,9 @@
 
 Read with plain SQL by table name (`feedback`, `request_log`): the log database is the only thing
 that passes from serving back to training, and training never imports the service's code. Each
-feedback row joins the newest predicted log row of its request id and item (a retried request is
-logged twice); rows whose text was not logged (SENTIMENT_LOG_TEXT=hash or none) cannot train and
-are counted instead.
+feedback row joins the very log row it was given for (`feedback.log_id`, schema 0004: a later
+request that reuses the request id never inherits it); rows whose text was not logged
+(SENTIMENT_LOG_TEXT=hash or none) cannot train and are counted instead.
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ QUERY = text(
     """
     SELECT r.text, f.label
     FROM feedback f
-    JOIN request_log r ON r.id = (
-        SELECT MAX(p.id) FROM request_log p
-        WHERE p.request_id = f.request_id AND p.item_index = f.item_index AND p.label IS NOT NULL
-    )
+    JOIN request_log r ON r.id = f.log_id
     ORDER BY f.id
     """
 )
@@ -42,7 +39,9 @@ def read_feedback(url: str) -> tuple[list[Example], int]:
             rows = connection.execute(QUERY).all()
     except SQLAlchemyError as exc:
         reason = first_line(exc, 200)
-        raise DataError(f"{shown}: cannot read feedback from this log database ({reason})") from None
+        old_schema = "log_id" in reason  # a log database from before schema 0004
+        hint = "; upgrade it first: python -m service migrate" if old_schema else ""
+        raise DataError(f"{shown}: cannot read feedback from this log database ({reason}{hint})") from None
     finally:
         engine.dispose()
     examples = [Example(t, label, SOURCE) for t, label in rows if t is not None and t.strip()]

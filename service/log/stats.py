@@ -161,21 +161,10 @@ def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str,
 
 @cache
 def _feedback_query(versioned: bool) -> Select[*tuple[Any, ...]]:
-    other = RequestLogRow.__table__.alias("other")
-    newest = (
-        select(func.max(other.c.id))
-        .where(
-            other.c.request_id == FEEDBACK.request_id,
-            other.c.item_index == FEEDBACK.item_index,
-            other.c.label.is_not(None),
-        )
-        .correlate(FeedbackRow.__table__)
-        .scalar_subquery()
-    )
     version = func.coalesce(LOG.model_version, "")
     return (
         select(version, LOG.label, FEEDBACK.label, func.count())
-        .select_from(FeedbackRow.__table__.join(RequestLogRow.__table__, LOG.id == newest))
+        .select_from(FeedbackRow.__table__.join(RequestLogRow.__table__, LOG.id == FEEDBACK.log_id))
         # Feedback comes after its prediction: its own index narrows the rows to join first.
         .where(FEEDBACK.created_at >= START, in_window(versioned))
         .group_by(version, LOG.label, FEEDBACK.label)
@@ -185,8 +174,7 @@ def _feedback_query(versioned: bool) -> Select[*tuple[Any, ...]]:
 def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str, str, str, int]]:
     """(model version, predicted, true label, count) for feedback on the window's predictions.
 
-    Each feedback row joins the newest predicted log row of its request id and item (a client's
-    retry logs the same request id twice).
+    Each feedback row joins the log row it was given for (`feedback.log_id`).
     """
     query = _feedback_query(window.model_version is not None)
     return [(str(v), str(p), str(t), int(n)) for v, p, t, n in connection.execute(query, bound(window))]

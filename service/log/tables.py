@@ -47,10 +47,17 @@ class RequestLogRow(Base):
 
 
 class FeedbackRow(Base):
-    """Ground truth for one logged prediction (request id + item index); the latest answer wins."""
+    """Ground truth for one logged prediction, bound to its log row; the owner's latest answer wins.
+
+    `owner_key_id` is the client key id of the prediction (not of whoever answered: an admin may
+    answer for a client), '' without one; `log_id` the very row answered (0004).
+    """
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("request_id", "item_index", name="uq_feedback_item"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "item_index", "owner_key_id", name="uq_feedback_owner_item"),
+        Index("ix_feedback_log_id", "log_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -59,7 +66,9 @@ class FeedbackRow(Base):
     item_index: Mapped[int] = mapped_column(Integer)
     label: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
-    client_key_id: Mapped[str | None] = mapped_column(String(16))
+    client_key_id: Mapped[str | None] = mapped_column(String(16))  # who answered
+    log_id: Mapped[int | None] = mapped_column(Integer)  # request_log.id; None once that row is gone
+    owner_key_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class RolloutRow(Base):

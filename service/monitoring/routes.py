@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
 
 from service.errors import NotReady, ServiceError
@@ -87,8 +87,13 @@ def _time(name: str, value: str | None) -> datetime | None:
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse, responses=ERRORS_404)
-async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: ClientDep) -> FeedbackResponse:
+async def post_feedback(
+    body: FeedbackRequest, request: Request, runtime: RuntimeDep, client: ClientDep
+) -> FeedbackResponse:
     """Give the true label of a logged prediction; a later answer for the same item replaces it.
+
+    With prediction keys configured, a prediction made with key K takes feedback from key K or an
+    admin key only; for any other key it does not exist (the same 404 as an unknown id).
 
     The log is written asynchronously, so feedback may arrive before its prediction's row is
     committed: on a miss this replica's writer is flushed (rows it holds are committed at once) and
@@ -98,10 +103,14 @@ async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: Clie
     labels = runtime.predictor.labels
     if body.label not in labels:
         raise InvalidLabel(f"label {body.label!r} is not one of the model's labels {labels}")
+    anyone = runtime.keys.sees_all(request.headers)
+
+    def lookup(engine: Engine) -> Any:
+        with engine.begin() as connection:
+            return find_prediction(connection, body.request_id, body.item_index, owner=client, anyone=anyone)
 
     def store(engine: Engine) -> FeedbackResponse:
-        with engine.begin() as connection:
-            found = find_prediction(connection, body.request_id, body.item_index)
+        found = lookup(engine)
         waits = [0.0]
         if engine.dialect.name != "sqlite":  # a database shared by replicas: another one may hold the row
             waits.append(min(1.0, 2 * runtime.settings.log_flush_ms / 1000))
@@ -109,8 +118,7 @@ async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: Clie
             if runtime.writer is not None:
                 runtime.writer.flush(timeout=2.0)
             time.sleep(waits.pop(0))
-            with engine.begin() as connection:
-                found = find_prediction(connection, body.request_id, body.item_index)
+            found = lookup(engine)
         if found is None:
             raise UnknownPrediction(
                 f"no logged prediction has request id {body.request_id!r} and item index {body.item_index}"
@@ -118,6 +126,7 @@ async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep, client: Clie
         with engine.begin() as connection:
             stored = upsert_feedback(
                 connection,
+                prediction=found,
                 request_id=body.request_id,
                 item_index=body.item_index,
                 label=body.label,

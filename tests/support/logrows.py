@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from service.log import FeedbackRow, RequestLogRow
 
@@ -44,5 +44,19 @@ def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 
 def insert_feedback(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Feedback rows; one without `log_id` is bound to the newest predicted row of its request id and item."""
+    log = RequestLogRow.__table__.c
     with engine.begin() as connection:
-        connection.execute(insert(FeedbackRow), rows)
+        for row in rows:
+            if "log_id" not in row:
+                newest = (
+                    select(log.id, log.client_key_id)
+                    .where(log.request_id == row["request_id"], log.item_index == row["item_index"])
+                    .where(log.label.is_not(None))
+                    .order_by(log.id.desc())
+                    .limit(1)
+                )
+                found = connection.execute(newest).first()
+                owner = (found and found.client_key_id) or ""
+                row = {**row, "log_id": found.id if found else None, "owner_key_id": owner}
+            connection.execute(insert(FeedbackRow), [row])
