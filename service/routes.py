@@ -71,6 +71,25 @@ class InvalidQuery(ServiceError):
     status, code = 422, "invalid_request"
 
 
+def parse_time(name: str, value: str | None) -> datetime | None:
+    """A query parameter's ISO-8601 time as an instant in UTC (no zone = UTC, as the log stores it).
+
+    Every time parameter of every route goes through here, so `+01:00`, `-01:00` and `Z` mean the
+    instant they name; a time the parser refuses or whose UTC instant falls outside the years
+    1-9999 is a 422 naming the parameter.
+    """
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidQuery(f"{name}: {value!r} is not an ISO-8601 time") from None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(f"{name}: {value!r} is outside the years 1-9999 in UTC") from None
+
+
 class InvalidText(ServiceError):
     status, code = 422, "invalid_text"
 
@@ -300,12 +319,7 @@ def request_log(
     """Recent request-log rows, newest first (admin)."""
     if runtime.engine is None:
         raise NotReady("the request log is not open yet")
-    try:
-        start = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        raise InvalidQuery(f"since: {since!r} is not an ISO-8601 time") from None
-    if start is not None and start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)  # a time without a zone is taken as UTC, as the log stores it
+    start = parse_time("since", since)
     try:
         rows = recent_rows(runtime.engine, limit=limit, since=start, label=label)
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500

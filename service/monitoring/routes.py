@@ -20,11 +20,11 @@ from service.errors import NotReady, ServiceError
 from service.log.drift import compare
 from service.log.feedback import find_prediction, review_queue, upsert_feedback
 from service.log.rollup_read import state as rollup_state
-from service.log.stats import WINDOWS, Window, as_utc, drift_histograms, window_stats
+from service.log.stats import WINDOWS, Window, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
-from service.routes import ERRORS, ISO_TIME, AdminDep, ClientDep, InvalidQuery, RuntimeDep
+from service.routes import ERRORS, ISO_TIME, AdminDep, ClientDep, InvalidQuery, RuntimeDep, parse_time
 from service.runtime import Runtime
 
 T = TypeVar("T")
@@ -75,15 +75,6 @@ async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:
         raise
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
-
-
-def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value))  # a time without a zone is UTC, as the log stores it
-    except ValueError:
-        raise InvalidQuery(f"{name}: {value!r} is not an ISO-8601 time") from None
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse, responses=ERRORS_404)
@@ -158,16 +149,16 @@ async def stats(
     ] = "previous",
 ) -> Stats:
     """Aggregates of the request log over a window, computed in the database (admin)."""
-    end = _time("until", until) or datetime.now(UTC)
+    end = parse_time("until", until) or datetime.now(UTC)
     try:
-        start = _time("since", since) or end - WINDOWS[window]
+        start = parse_time("since", since) or end - WINDOWS[window]
         if not start < end or end - start > MAX_SPAN:
             raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
         current = Window(start, end, model_version)
         if reference == "previous":
             ref = current.previous()
         else:
-            ref_start = _time("reference", reference)
+            ref_start = parse_time("reference", reference)
             if ref_start is None or not ref_start < start:
                 raise InvalidQuery("reference must be 'previous' or a time before the window's start")
             ref = Window(ref_start, start, model_version)
@@ -220,7 +211,7 @@ async def review(
     since: IsoTime = None,
 ) -> ReviewQueue:
     """The least confident recent predictions (default: the last 24 h), with any feedback on them (admin)."""
-    start = _time("since", since) or datetime.now(UTC) - timedelta(hours=24)
+    start = parse_time("since", since) or datetime.now(UTC) - timedelta(hours=24)
 
     def read(engine: Engine) -> list[dict[str, Any]]:
         with engine.connect() as connection:
