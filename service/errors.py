@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service import jsonbody
 
 
 class ServiceError(Exception):
@@ -84,16 +87,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(
-                error_body("invalid_json", "the body is not valid JSON (UTF-8)", request_id_of(request)), 400
-            )
+            cause = exc.__cause__
+            text = jsonbody.message(cause) if isinstance(cause, json.JSONDecodeError) else jsonbody.NOT_JSON
+            return JSONResponse(error_body("invalid_json", text, request_id_of(request)), 400)
         return JSONResponse(error_body("invalid_request", _describe(errors), request_id_of(request)), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         # FastAPI answers 400 only when it cannot parse the body (e.g. bytes that are not UTF-8).
-        message = "the body is not valid JSON (UTF-8)" if exc.status_code == 400 else str(exc.detail)
+        message = jsonbody.NOT_JSON if exc.status_code == 400 else str(exc.detail)
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), message, request_id_of(request)),
             exc.status_code,

@@ -17,6 +17,7 @@ from starlette.types import Scope
 
 from service.batcher import Outcome
 from service.errors import NotReady, RequestTimeout, ServiceError, TooLarge, error_body
+from service.jsonbody import StrictJSONRoute
 from service.log import recent_rows
 from service.options import option_fields, predict_with_options
 from service.rollout import reload, replica_name
@@ -38,7 +39,7 @@ from service.schemas import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 429, 503)}
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
@@ -150,6 +151,9 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
 
 
 FastAnswer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
+# orjson takes the last of two equal keys; a body of SentimentRequest's keys that cannot hold a
+# duplicate names each key at most once, unescaped (a `\u` escape could spell one another way).
+FAST_KEYS = tuple(f'"{name}"'.encode() for name in SentimentRequest.model_fields)
 
 
 async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastAnswer | None:
@@ -165,6 +169,8 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
     headers = Headers(scope=scope)
     if headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
         return None
+    if b"\\u" in body or any(body.count(key) > 1 for key in FAST_KEYS):
+        return None  # an escaped or repeated key name: the strict parser of the route decides
     try:
         parsed = SentimentRequest.model_validate(orjson.loads(body))
         client = runtime.keys.client_of(headers)

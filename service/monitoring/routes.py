@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
 
 from service.errors import NotReady, ServiceError
+from service.jsonbody import StrictJSONRoute
 from service.log.drift import compare
 from service.log.feedback import find_prediction, review_queue, upsert_feedback
 from service.log.rollup_read import state as rollup_state
@@ -60,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-router = APIRouter(tags=["monitoring"], lifespan=lifespan)
+router = APIRouter(tags=["monitoring"], lifespan=lifespan, route_class=StrictJSONRoute)
 ERRORS_404 = {**ERRORS, 404: ERRORS[422]}
 IsoTime = Annotated[str | None, Query(pattern=ISO_TIME, description="ISO-8601 time, e.g. 2026-01-31T12:00:00Z")]
 

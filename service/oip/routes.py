@@ -7,6 +7,7 @@ returned as on every route.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from service import jsonbody
 from service.errors import InferenceFailed, ServiceError, TooLarge
 from service.oip.schemas import (
     InferenceRequest,
@@ -29,7 +31,7 @@ from service.oip.schemas import (
     ServerReady,
     V2Error,
 )
-from service.oip.tensors import HEADER_LENGTH, InvalidTensor, encode_bytes, encode_fp32, input_texts, split_body
+from service.oip.tensors import HEADER_LENGTH, InvalidTensor, encode_bytes, encode_fp32, flag, input_texts, split_body
 from service.routes import ClientDep, RuntimeDep, _predict, check_text, readyz
 from service.runtime import Runtime
 
@@ -203,11 +205,11 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
     _check_model(runtime, name, version)
     header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
     try:
-        body = InferenceRequest.model_validate_json(header)
+        body = InferenceRequest.model_validate(jsonbody.loads(header))
+    except json.JSONDecodeError as exc:
+        raise InvalidJSON(jsonbody.message(exc).replace("the body", "the body (or its JSON header)", 1)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        if first["type"] == "json_invalid":
-            raise InvalidJSON("the body (or its JSON header) is not valid JSON (UTF-8)") from None
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidRequest(f"{where}: {first['msg']}") from None
     texts = _texts(runtime, body, binary)
@@ -254,9 +256,16 @@ def _texts(runtime: Runtime, body: InferenceRequest, binary: bytes) -> list[str]
             problem.message = f"text {i}: {problem.message}"
             raise problem
     if body.outputs is not None:
-        unknown = [o.name for o in body.outputs if o.name not in OUTPUTS]
+        names = [o.name for o in body.outputs]
+        unknown = [n for n in names if n not in OUTPUTS]
         if unknown:
             raise InvalidTensor(f"unknown output {unknown[0]!r}; this model outputs {list(OUTPUTS)}")
+        repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if repeated is not None:  # each output once: the answer stays at most the three outputs
+            raise InvalidTensor(f"output {repeated!r} is asked for more than once")
+        for output in body.outputs:
+            flag(output.parameters, "binary_data", f"output {output.name!r}")
+    flag(body.parameters, "binary_data_output", "request")
     return texts
 
 
@@ -269,7 +278,7 @@ def _answer(
     values: dict[str, tuple[str, list[int], Any]],
 ) -> Response:
     """The response: requested outputs (all by default), JSON or binary as each asks."""
-    binary_default = bool((body.parameters or {}).get("binary_data_output", False))
+    binary_default = flag(body.parameters, "binary_data_output", "request")
     wanted = [(o.name, o.parameters or {}) for o in body.outputs] if body.outputs else [(n, {}) for n in OUTPUTS]
     outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -277,7 +286,7 @@ def _answer(
         datatype, shape, data = values[output_name]
         entry: dict[str, Any] = {"name": output_name, "datatype": datatype, "shape": shape}
         extra = {"labels": ",".join(labels)} if output_name == "probabilities" else {}
-        if bool(parameters.get("binary_data", binary_default)):
+        if flag(parameters, "binary_data", f"output {output_name!r}", binary_default):
             blob = encode_bytes(data) if datatype == "BYTES" else encode_fp32(data)
             blobs.append(blob)
             entry["parameters"] = {**extra, "binary_data_size": len(blob)}

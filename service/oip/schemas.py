@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 Parameters = dict[str, Any]  # string, number or boolean values
 
@@ -47,7 +47,7 @@ class ModelReady(BaseModel):
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[int]
+    shape: list[StrictInt] = Field(description='JSON integers: 2.0 and "2" are refused')
     datatype: str
     parameters: Parameters | None = None
     data: list[Any] | None = Field(

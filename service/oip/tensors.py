@@ -29,21 +29,40 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     """The JSON header and the binary data after it (empty without the extension)."""
     if header_length is None:
         return body, b""
-    try:
-        size = int(header_length)
-    except ValueError:
-        raise InvalidTensor(f"Inference-Header-Content-Length: {header_length!r} is not a number") from None
+    # ASCII digits only: int() also takes "1_0_5", " 105" and other scripts' digits.
+    if not (header_length.isascii() and header_length.isdigit() and len(header_length) <= 12):
+        raise InvalidTensor(f"Inference-Header-Content-Length: {header_length[:40]!r} is not a number of bytes")
+    size = int(header_length)
     if not 0 < size <= len(body):
         raise InvalidTensor(f"Inference-Header-Content-Length: {size} is outside the body of {len(body)} bytes")
     return body[:size], body[size:]
 
 
-def _flatten(data: list[Any]) -> Iterator[Any]:
-    for item in data:
-        if isinstance(item, list):
-            yield from _flatten(item)
-        else:
-            yield item
+def flag(parameters: dict[str, Any] | None, name: str, where: str, default: bool = False) -> bool:
+    """A boolean parameter (`binary_data`, `binary_data_output`): JSON true or false, nothing else."""
+    value = (parameters or {}).get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidTensor(f"{where}: parameter {name!r} must be true or false, not {value!r}"[:200])
+    return value
+
+
+def elements(data: list[Any], shape: list[int], where: str) -> list[Any]:
+    """The elements of JSON tensor data, flat or nested exactly as `shape` says (row-major)."""
+    if all(not isinstance(item, list) for item in data):
+        return data  # flat; its length is checked against the shape by the caller
+
+    def walk(node: Any, depth: int) -> Iterator[Any]:
+        if depth == len(shape):
+            if isinstance(node, list):
+                raise InvalidTensor(f"{where}: data is nested deeper than its shape {shape}")
+            yield node
+            return
+        if not isinstance(node, list) or len(node) != shape[depth]:
+            raise InvalidTensor(f"{where}: data does not nest as its shape {shape} (dimension {depth})")
+        for item in node:
+            yield from walk(item, depth + 1)
+
+    return list(walk(data, 0))
 
 
 def decode_bytes(raw: bytes, where: str) -> list[bytes]:
@@ -66,8 +85,10 @@ def input_texts(tensor: RequestInput, binary: bytes, offset: int) -> tuple[list[
     where = f"input {tensor.name!r}"
     if tensor.datatype != "BYTES":
         raise InvalidTensor(f"{where}: datatype must be BYTES (texts), not {tensor.datatype}")
-    if any(not isinstance(d, int) or d < 0 for d in tensor.shape):
+    if any(d < 0 for d in tensor.shape):
         raise InvalidTensor(f"{where}: shape must be non-negative integers, not {tensor.shape}")
+    if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
+        raise InvalidTensor(f"{where}: shape must be [N] or [N, 1], not {tensor.shape}")
     size = (tensor.parameters or {}).get("binary_data_size")
     used = 0
     if size is not None:
@@ -79,13 +100,11 @@ def input_texts(tensor: RequestInput, binary: bytes, offset: int) -> tuple[list[
             raise InvalidTensor(f"{where}: an element is not valid UTF-8") from None
         used = size
     elif tensor.data is not None:
-        texts = list(_flatten(tensor.data))
+        texts = elements(tensor.data, tensor.shape, where)
         if not all(isinstance(t, str) for t in texts):
             raise InvalidTensor(f"{where}: BYTES data must be JSON strings")
     else:
         raise InvalidTensor(f"{where}: has neither data nor binary_data_size")
-    if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
-        raise InvalidTensor(f"{where}: shape must be [N] or [N, 1], not {tensor.shape}")
     if math.prod(tensor.shape) != len(texts):
         raise InvalidTensor(f"{where}: shape {tensor.shape} does not match its {len(texts)} elements")
     return texts, used

@@ -30,6 +30,16 @@ JSON = {"Content-Type": "application/json"}
         ("/v1/sentiment/batch", b'{"texts": "good"}', 422, "invalid_request"),
         ("/v1/sentiment/batch", b'{"texts": ["good", 3]}', 422, "invalid_request"),
         ("/v1/sentiment/batch", b'{"texts": [' + b",".join([b'"a"'] * 257) + b"]}", 413, "too_large"),
+        # Issue 19 item 12: what the json module lets through and this service does not.
+        ("/v1/sentiment", b'{"text": "fine", "text": "evil"}', 400, "invalid_json"),  # fast path
+        ("/v1/sentiment", b'{"text": "fine", "te\\u0078t": "evil"}', 400, "invalid_json"),  # an escaped key
+        ("/v1/sentiment/batch", b'{"texts": ["a"], "texts": ["b"]}', 400, "invalid_json"),
+        ("/v1/feedback", b'{"request_id": "x", "label": "positive", "label": "negative"}', 400, "invalid_json"),
+        ("/v1/sentiment", b'\xef\xbb\xbf{"text": "good"}', 400, "invalid_json"),
+        ("/v1/sentiment", '{"text": "good"}'.encode("utf-16"), 400, "invalid_json"),
+        ("/v1/sentiment", '{"text": "good"}'.encode("utf-16-le"), 400, "invalid_json"),
+        ("/v1/sentiment", b'{"text": "good", "explain": NaN}', 400, "invalid_json"),
+        ("/v1/sentiment", b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json"),
     ],
 )
 def test_bad_input_gets_a_clear_4xx(client: TestClient, path: str, body: bytes, status: int, code: str) -> None:
@@ -57,3 +67,12 @@ def test_chunked_oversized_body_is_refused_without_reading_it_all(client: TestCl
 
     response = client.post("/v1/sentiment", content=chunks(), headers=JSON)
     assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+
+
+def test_a_duplicate_key_is_named_and_an_escaped_text_still_classifies(client: TestClient) -> None:
+    dup = client.post("/v1/sentiment", content=b'{"text": "fine", "text": "evil"}', headers=JSON)
+    assert dup.json()["error"]["message"] == "the body is not valid JSON (UTF-8): duplicate key 'text'"
+    # A \\u escape in the text only moves the request off the fast path: same answer.
+    plain = client.post("/v1/sentiment", content='{"text": "caf\u00e9 good"}'.encode(), headers=JSON).json()
+    escaped = client.post("/v1/sentiment", content=b'{"text": "caf\\u00e9 good"}', headers=JSON).json()
+    assert escaped["label"] == plain["label"] and escaped["probabilities"] == plain["probabilities"]

@@ -144,6 +144,46 @@ def test_binary_tensor_data_in_and_out(client: TestClient) -> None:
         ({"inputs": []}, 422, "invalid_tensor", "one BYTES input named 'text'"),
         ({"texts": ["good"]}, 422, "invalid_request", "inputs: Field required"),
         ({"inputs": [text_input(TEXTS)], "outputs": [{"name": "logits"}]}, 422, "invalid_tensor", "unknown output"),
+        # Issue 19 item 12: what the protocol does not allow is refused, not guessed at.
+        (
+            {"inputs": [text_input(TEXTS)], "parameters": {"binary_data_output": "false"}},
+            422,
+            "invalid_tensor",
+            "'binary_data_output' must be true or false, not 'false'",
+        ),
+        (
+            {"inputs": [text_input(TEXTS)], "outputs": [{"name": "label", "parameters": {"binary_data": 1}}]},
+            422,
+            "invalid_tensor",
+            "'binary_data' must be true or false",
+        ),
+        ({"inputs": [{**text_input(TEXTS), "shape": [3.0]}]}, 422, "invalid_request", "inputs.0.shape.0"),
+        ({"inputs": [{**text_input(TEXTS), "shape": ["3"]}]}, 422, "invalid_request", "inputs.0.shape.0"),
+        ({"inputs": [{**text_input(TEXTS), "shape": [True]}]}, 422, "invalid_request", "inputs.0.shape.0"),
+        (
+            {"inputs": [{**text_input([["good"], ["bad", "plot"]]), "shape": [2, 1]}]},
+            422,
+            "invalid_tensor",
+            "does not nest as its shape [2, 1]",
+        ),
+        (
+            {"inputs": [{**text_input([["good"], "bad"]), "shape": [2, 1]}]},
+            422,
+            "invalid_tensor",
+            "does not nest as its shape",
+        ),
+        (
+            {"inputs": [{**text_input([json.loads("[" * 50 + '"deep"' + "]" * 50)]), "shape": [1]}]},
+            422,
+            "invalid_tensor",
+            "nested deeper than its shape [1]",
+        ),
+        (
+            {"inputs": [text_input(TEXTS)], "outputs": [{"name": "label"}, {"name": "label"}]},
+            422,
+            "invalid_tensor",
+            "output 'label' is asked for more than once",
+        ),
     ],
 )
 def test_infer_errors(
@@ -156,6 +196,57 @@ def test_infer_errors(
         assert isinstance(error["error"], str) and message in error["error"]
         assert error["code"] == code and error["request_id"] == response.headers["x-request-id"]
         assert admin_rows(client) == []  # a refused tensor is refused whole
+
+
+def test_asking_for_an_output_79000_times_is_refused_up_front(settings_for: Callable[..., Settings]) -> None:
+    # Issue 19 item 4: 256 texts with `probabilities` asked 79,000 times answered 797 MB before.
+    with TestClient(create_app(settings_for(max_batch_items=256, max_text_chars=2000))) as client:
+        body = {"inputs": [text_input(["good plot"] * 256)], "outputs": [{"name": "probabilities"}] * 79_000}
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        assert 1_900_000 < len(raw) < 2_000_000  # the size of the original probe, under the 2 MB body limit
+        response = client.post(INFER, content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422 and len(response.content) < 1000
+        assert response.json()["code"] == "invalid_tensor" and "more than once" in response.json()["error"]
+        assert admin_rows(client) == []
+        every = client.post(INFER, json={**body, "outputs": [{"name": n} for n in ("label", "score", "probabilities")]})
+        assert every.status_code == 200 and len(every.content) < 60_000  # each output once: bounded by the texts
+
+
+@pytest.mark.parametrize(
+    ("raw", "headers", "message"),
+    [
+        # A proxy that reads the first "name" sees another request than the model would.
+        (
+            b'{"inputs": [{"name": "text", "name": "x", "shape": [1], "datatype": "BYTES", "data": ["good"]}]}',
+            {},
+            "duplicate key 'name'",
+        ),
+        (
+            b'{"inputs": [], "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["good"]}]}',
+            {},
+            "duplicate key 'inputs'",
+        ),
+        (b"\xef\xbb\xbf" + json.dumps({"inputs": [text_input(["good"])]}).encode(), {}, "byte order mark"),
+        (json.dumps({"inputs": [text_input(["good"])]}).encode("utf-16"), {}, "not UTF-8"),
+        (b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["good"]}], "id": NaN}', {}, "NaN"),
+        (b"[" * 100_000 + b"]" * 100_000, {}, "nested too deep"),
+    ],
+)
+def test_bodies_json_does_not_allow_are_refused(
+    client: TestClient, raw: bytes, headers: dict[str, str], message: str
+) -> None:
+    response = client.post(INFER, content=raw, headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_json" and message in response.json()["error"]
+
+
+@pytest.mark.parametrize("length", ["1_0_5", " 105", "+105", "105 ", "105.0", "0x69"])
+def test_header_length_takes_ascii_digits_only(client: TestClient, length: str) -> None:
+    header = json.dumps({"inputs": [text_input(["good"])]}).encode()
+    sent = header + b"\0" * (105 - len(header)) if len(header) < 105 else header
+    response = client.post(INFER, content=sent, headers={"Inference-Header-Content-Length": length})
+    assert response.status_code == 422 and response.json()["code"] == "invalid_tensor", response.text
+    assert "is not a number of bytes" in response.json()["error"]
 
 
 def test_other_errors_keep_the_protocols_shape(client: TestClient) -> None:
