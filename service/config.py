@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     explain_pass_tokens: int = Field(
         4096, ge=1, description="explain: tokens of explanation rows one forward pass carries beside plain texts"
     )
+    explain_budget_tokens: int = Field(
+        0,
+        ge=0,
+        description="explain: most tokens of forward passes one request's explanations may take (413 beyond); "
+        "0 = measured per model: tokens/s x request_timeout_s x 0.5",
+    )
     max_batch_items: int = Field(256, ge=1, description="most texts in one batch request")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body read")
     oip_model_name: str = Field(

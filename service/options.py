@@ -34,6 +34,8 @@ async def predict_with_options(
     spans: list[list[SentenceSpan]] | None = None
     if sentences:  # Bling Fire: ~1-2 ms for a long review, off the event loop all the same
         spans = await asyncio.to_thread(lambda: [split_sentences(t) for t in texts])
+    if explain:  # work that cannot finish inside the request timeout is a 413 now, not a 503 in 30 s
+        await asyncio.to_thread(runtime.explain_budget.check, batcher.predictor, texts)
     futures = batcher.submit_explain(texts) if explain else batcher.submit(texts)
     pieces = [t[s.start : s.end] for t, ss in zip(texts, spans or [], strict=False) for s in ss]
     try:

@@ -15,6 +15,7 @@ from service.auth import KeyChecker
 from service.batcher import MicroBatcher, Outcome
 from service.config import Settings
 from service.errors import LogUnavailable, NotReady
+from service.explain_budget import ExplainBudget
 from service.log import RequestLogWriter
 from service.metrics import ServiceMetrics
 from service.rollout import RolloutState
@@ -41,6 +42,11 @@ class Runtime:
         self.reload_lock = asyncio.Lock()
         self.draining = False
         self.rollout = RolloutState()  # the fleet's newest rollout, as this replica sees it
+        self.explain_budget = ExplainBudget(
+            tokens=settings.explain_budget_tokens,
+            timeout_s=settings.request_timeout_s,
+            max_explain_tokens=settings.max_explain_tokens,
+        )
 
     # -- the model -------------------------------------------------------------------------
     def load_predictor(self, model_dir: Path | None = None) -> Predictor:

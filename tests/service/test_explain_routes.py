@@ -140,3 +140,31 @@ def test_openapi_documents_the_options(client: TestClient) -> None:
     assert {"explain", "sentences"} <= set(schemas["BatchRequest"]["properties"])
     assert {"text", "start", "end", "weight"} == set(schemas["TokenAttribution"]["properties"])
     assert {"explanation", "sentences"} <= set(schemas["Sentiment"]["properties"])
+
+
+def test_explanation_work_over_the_budget_is_refused_up_front(settings_for: Callable[..., Settings]) -> None:
+    # Issue 19 item 6: 256 texts of ~295 tokens with explain ran 30 s of CPU, then answered 503.
+    long = " ".join(["good", "plot", "but", "dull"] * 74)
+    with TestClient(create_app(settings_for(max_batch_items=256, request_timeout_s=1.0))) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        n = len(runtime.predictor.encode(long).ids)  # what the model reads (the test model truncates)
+
+        def passes() -> float:
+            return runtime.metrics.registry.get_sample_value("sentiment_batch_size_count") or 0.0
+
+        before = passes()
+        answer = client.post("/v1/sentiment/batch", json={"texts": [long] * 256, "explain": True})
+        assert answer.status_code == 413, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "explain_budget_exceeded"
+        assert f"takes about {256 * n * (n + 1):,} tokens" in error["message"]
+        assert "tokens/s x SENTIMENT_REQUEST_TIMEOUT_S=1 x 0.5" in error["message"]
+        assert passes() == before  # refused before any forward pass ran
+        assert admin_rows(client) == []
+        assert client.post("/v1/sentiment", json={"text": "good plot", "explain": True}).status_code == 200
+        assert client.post("/v1/sentiment/batch", json={"texts": [long] * 256}).status_code == 200  # no explain
+    with TestClient(create_app(settings_for(explain_budget_tokens=1000))) as client:
+        text = " ".join(["good"] * 30)  # 30 x 31 = 930 tokens of work: fits; two of them do not
+        assert client.post("/v1/sentiment", json={"text": text, "explain": True}).status_code == 200
+        both = client.post("/v1/sentiment/batch", json={"texts": [text, text], "explain": True})
+        assert both.status_code == 413 and "(SENTIMENT_EXPLAIN_BUDGET_TOKENS)" in both.json()["error"]["message"]
