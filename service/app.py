@@ -21,6 +21,7 @@ from service.log import RequestLogWriter, open_database
 from service.middleware import RequestContextMiddleware
 from service.monitoring import router as monitoring_router
 from service.oip import router as oip_router
+from service.openapi import install_openapi
 from service.rollout import follow_rollouts, initial_model, reload
 from service.routes import fast_predict_one, router
 from service.runtime import Runtime
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(monitoring_router)
     app.include_router(web_router(runtime.settings, title=app.title))
     app.include_router(oip_router)
+    install_openapi(app, runtime)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,

@@ -66,6 +66,14 @@ AdminDep = Annotated[str, Depends(admin_key)]
 
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+# In the schema a time parameter is an RFC 3339 `date-time` (what generated clients send); the
+# pattern above also takes a date alone and a time without a zone (UTC), as it always has.
+DATE_TIME = {"format": "date-time"}
+
+
+def time_query(description: str) -> Any:
+    """A query parameter holding an ISO-8601 time (read by `parse_time`)."""
+    return Query(pattern=ISO_TIME, description=description, json_schema_extra=DATE_TIME)
 
 
 class InvalidQuery(ServiceError):
@@ -318,7 +326,7 @@ def request_log(
     limit: Annotated[int, Query(ge=1, le=1000, description="most rows returned, newest first")] = 100,
     since: Annotated[
         str | None,
-        Query(pattern=ISO_TIME, description="only rows at or after this ISO-8601 time, e.g. 2026-01-31T12:00:00Z"),
+        time_query("only rows at or after this ISO-8601 time, e.g. 2026-01-31T12:00:00Z"),
     ] = None,
     label: Annotated[str | None, Query(max_length=64, description="only rows with this label")] = None,
 ) -> LogRows:

@@ -14,6 +14,11 @@ EXPLAIN = (
 SENTENCES = "add `sentences`: the text split into sentences, each with offsets and its own prediction"
 
 
+# What a text must be, as the schema says it (the routes check it, `check_text`): at least one
+# character that is not whitespace, no NUL; `maxLength` is set per app (service/openapi.py).
+TEXT_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
+
+
 class SentimentRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -21,7 +26,10 @@ class SentimentRequest(BaseModel):
             "examples": [{"text": "A wonderful film."}, {"text": "Great cast. Awful script.", "explain": True}]
         },
     )
-    text: str = Field(description="the text to classify (non-empty, at most SENTIMENT_MAX_TEXT_CHARS characters)")
+    text: str = Field(
+        description="the text to classify (non-empty, at most SENTIMENT_MAX_TEXT_CHARS characters)",
+        json_schema_extra=TEXT_SCHEMA,  # checked by routes.check_text, with its own error codes
+    )
     # Strict: JSON true/false only (lax mode would take 0, 1, "yes": the schema says boolean).
     explain: StrictBool = Field(False, description=EXPLAIN)
     sentences: StrictBool = Field(False, description=SENTENCES)
@@ -31,7 +39,12 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"texts": ["A wonderful film.", "Dull and far too long."]}]}
     )
-    texts: list[str] = Field(description="texts to classify, at most SENTIMENT_MAX_BATCH_ITEMS")
+    texts: list[str] = Field(
+        description="texts to classify, at most SENTIMENT_MAX_BATCH_ITEMS",
+        # An empty or over-long text in a batch is answered in its place (an error entry), not
+        # refused with the request: its items are plain strings here.
+        json_schema_extra={"minItems": 1},
+    )
     explain: StrictBool = Field(False, description=EXPLAIN + "; applies to every text")
     sentences: StrictBool = Field(False, description=SENTENCES + "; applies to every text")
 

@@ -25,7 +25,7 @@ from service.log.stats import WINDOWS, Window, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
-from service.routes import ERRORS, ISO_TIME, AdminDep, ClientDep, InvalidQuery, RuntimeDep, parse_time
+from service.routes import ERRORS, AdminDep, ClientDep, InvalidQuery, RuntimeDep, parse_time, time_query
 from service.runtime import Runtime
 
 T = TypeVar("T")
@@ -63,7 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["monitoring"], lifespan=lifespan, route_class=StrictJSONRoute)
 ERRORS_404 = {**ERRORS, 404: ERRORS[422]}
-IsoTime = Annotated[str | None, Query(pattern=ISO_TIME, description="ISO-8601 time, e.g. 2026-01-31T12:00:00Z")]
+IsoTime = Annotated[str | None, time_query("ISO-8601 time, e.g. 2026-01-31T12:00:00Z")]
 
 
 async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.routing import Match
 
 from service import jsonbody
 from service.errors import InferenceFailed, ServiceError, TooLarge
@@ -53,6 +54,10 @@ class InvalidRequest(ServiceError):
 
 class RouteNotFound(ServiceError):
     status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ServiceError):
+    status, code = 405, "method_not_allowed"
 
 
 class _V2Route(APIRoute):
@@ -309,6 +314,18 @@ def _answer(
 @router.api_route(
     "/v2/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
 )
-async def not_found(path: str) -> Response:
-    """Any other path under /v2: a 404 in the protocol's error shape."""
+async def not_found(request: Request, path: str) -> Response:
+    """Any other path or method under /v2: a 404 (or 405 for a known path) in the protocol's error shape."""
+    allowed = sorted(
+        method
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and route.endpoint is not not_found
+        and route.matches(request.scope)[0] is Match.PARTIAL
+        for method in route.methods or ()
+    )
+    if allowed:
+        raise MethodNotAllowed(
+            f"/v2/{path} takes {', '.join(allowed)}, not {request.method}", headers={"Allow": ", ".join(allowed)}
+        )
     raise RouteNotFound(f"no route /v2/{path} in the Open Inference Protocol")

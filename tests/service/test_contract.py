@@ -1,8 +1,12 @@
 import math
+import re
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
 from model import load_predictor
+from service.app import create_app
+from service.config import Settings
 from tests.service.conftest import ADMIN
 
 
@@ -120,3 +124,40 @@ def test_request_log_query(client: TestClient) -> None:
     assert admin_rows(client, since="2999-01-01T00:00:00Z") == []
     bad = client.get("/v1/requests", params={"limit": 0}, headers={"X-API-Key": ADMIN})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+
+
+def test_openapi_states_what_the_server_takes(settings_for: Callable[..., Settings]) -> None:
+    # Issue 19 item 13: a generated client sends only what the server accepts.
+    with TestClient(create_app(settings_for(max_text_chars=500, max_batch_items=7))) as client:
+        schema = client.get("/openapi.json").json()
+        parts = schema["components"]["schemas"]
+        text = parts["SentimentRequest"]["properties"]["text"]
+        assert (text["minLength"], text["maxLength"]) == (1, 500)
+        pattern = re.compile(text["pattern"])
+        assert pattern.search("good") and not pattern.search("  \n") and not pattern.search("a\x00b")
+        texts = parts["BatchRequest"]["properties"]["texts"]
+        assert (texts["minItems"], texts["maxItems"]) == (1, 7)
+        assert parts["FeedbackRequest"]["properties"]["label"]["enum"] == client.get("/v1/model").json()["labels"]
+        for path, name in [("/v1/requests", "since"), ("/v1/review", "since"), ("/v1/stats", "until")]:
+            (parameter,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
+            string = next(b for b in parameter["schema"]["anyOf"] if b["type"] == "string")
+            assert string["format"] == "date-time" and "format" not in parameter["schema"]
+        infer = schema["paths"]["/v2/models/{name}/infer"]["post"]
+        (model,) = [p for p in infer["parameters"] if p["name"] == "name"]
+        assert model["schema"]["enum"] == ["sentiment"]
+        body = infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        assert body["outputs"]["anyOf"][0]["items"]["properties"]["name"]["enum"] == ["label", "score", "probabilities"]
+        assert body["inputs"]["items"]["properties"]["name"]["enum"] == ["text"]
+
+
+def test_a_wrong_method_on_a_known_path_is_405_on_every_api(client: TestClient) -> None:
+    for method, path, allowed in [
+        ("GET", "/v1/sentiment", "POST"),
+        ("GET", "/v2/models/sentiment/infer", "POST"),
+        ("POST", "/v2/health/live", "GET"),
+        ("DELETE", "/v2/models/sentiment", "GET"),
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 405, (method, path, response.text)
+        assert allowed in response.headers["allow"]
+    assert client.get("/v2/nowhere").status_code == 404
