@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         from model.scoring import ScoreOptions, ScoringError, score_file
         from model.scoring.run import summary_json
     except ImportError as exc:
-        print(f"error: {exc.name} is not installed; pip install '.[score]' (pyarrow, pandas)", file=sys.stderr)
+        print(f"error: {exc.name} is not installed; pip install '.[score]' (pyarrow, pandas, tqdm)", file=sys.stderr)
         return 2
 
     options = ScoreOptions(

@@ -1,6 +1,6 @@
 """Bulk scoring: whole files (`python -m model score`) and Ray Data datasets.
 
-Needs the `score` extra (pyarrow, pandas); Ray Data needs the `ray` extra. `import model` never
+Needs the `score` extra (pyarrow, pandas, tqdm); Ray Data needs the `ray` extra. `import model` never
 imports this package.
 """
 
