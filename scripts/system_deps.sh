@@ -13,6 +13,7 @@ PACKAGES=(
   "haproxy|command -v haproxy"
   # Headless Chromium: the console's browser test drives it with Playwright (tests/e2e/test_console_browser.py).
   "chromium|test -x /usr/bin/chromium"
+  "wrk|command -v wrk"  # bench/http_bench.py and bench/replicas_bench.py drive load with it
 )
 
 missing=()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -73,6 +73,25 @@ class Settings(BaseSettings):
     stats_rollup_lag_s: float = Field(
         60.0, ge=0, description="a minute is rolled up once it ended this long ago (rows later still are caught up)"
     )
+    log_retention_days: float = Field(
+        0,
+        ge=0,
+        description="delete raw log rows older than this many days, in small batches in the background "
+        "(rows the stats rollup has not read and rows unexported feedback points at stay); 0 = keep every row",
+    )
+    feedback_retention_days: float = Field(
+        0,
+        ge=0,
+        description="log retention deletes a row with feedback not yet exported once that feedback is "
+        "this old; 0 = never: it waits for python -m training export-feedback",
+    )
+    stats_rollup_retention_days: float = Field(
+        0,
+        ge=0,
+        description="delete stats rollup rows (minutes, hours, days) older than this; 0 = keep; "
+        "at least SENTIMENT_LOG_RETENTION_DAYS when both are set",
+    )
+    log_retention_every_s: float = Field(3600.0, gt=0, description="seconds between two log retention passes")
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="inference runtime; auto = ONNX Runtime when installed, else torch"
@@ -85,6 +104,16 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         20.0, gt=0, description="a request whose body is not in this long after its headers is closed (408)"
     )
+
+    @model_validator(mode="after")
+    def _rollup_outlives_the_log(self) -> Settings:
+        rollup, raw = self.stats_rollup_retention_days, self.log_retention_days
+        if rollup and (not raw or rollup < raw):
+            raise ValueError(
+                f"SENTIMENT_STATS_ROLLUP_RETENTION_DAYS ({rollup:g}) must be at least SENTIMENT_LOG_RETENTION_DAYS "
+                f"({raw:g}, 0 = keep every row): /v1/stats reads old windows from the rollup"
+            )
+        return self
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", required=True, help="the service's SENTIMENT_DATABASE_URL, e.g. sqlite:///data/requests.db"
     )
     export.add_argument("--out", required=True, help="JSONL file to write ({text, label, source} per line)")
+    export.add_argument(
+        "--no-mark",
+        action="store_true",
+        help="leave feedback.exported_at unset (by default the exported rows are marked, and the service's "
+        "log retention, SENTIMENT_LOG_RETENTION_DAYS, may then delete their log rows)",
+    )
 
     pretrain = commands.add_parser(
         "pretrain", help="pre-train word2vec vectors on unlabelled + labelled text (one time)"
@@ -454,17 +460,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export_feedback(args: argparse.Namespace) -> int:
-    from training.feedback import read_feedback
+    from training.feedback import mark_exported, read_feedback_rows
 
-    examples, unlogged = read_feedback(args.database)
+    rows, unlogged = read_feedback_rows(args.database)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        for example in examples:
+        for _, example in rows:
             handle.write(json.dumps({"text": example.text, "label": example.label, "source": example.source}) + "\n")
+    if not args.no_mark:  # written: the service's log retention may delete these rows now
+        mark_exported(args.database, [i for i, _ in rows])
     if unlogged:
         print(f"skipped {unlogged} feedback rows whose text was not logged (hash/none mode)", file=sys.stderr)
-    print(json.dumps({"out": str(out), "exported": len(examples), "skipped_no_text": unlogged}))
+    print(json.dumps({"out": str(out), "exported": len(rows), "skipped_no_text": unlogged}))
     return 0
 
 

@@ -69,6 +69,7 @@ class FeedbackRow(Base):
     client_key_id: Mapped[str | None] = mapped_column(String(16))  # who answered
     log_id: Mapped[int | None] = mapped_column(Integer)  # request_log.id; None once that row is gone
     owner_key_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # export-feedback (0005)
 
 
 class RolloutRow(Base):

@@ -23,6 +23,8 @@ from service.log.feedback import find_prediction, review_queue, upsert_feedback
 from service.log.rollup_read import state as rollup_state
 from service.log.stats import WINDOWS, Window, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
+from service.monitoring.retention import RetentionMetrics, retain_forever
+from service.monitoring.retention import enabled as retention_enabled
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
 from service.routes import ERRORS, AdminDep, ClientDep, InvalidQuery, RuntimeDep, parse_time, time_query
@@ -48,7 +50,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if gauges is None:  # once per app: a lifespan may run again (tests), the registry keeps its gauges
         gauges = app.state.drift_gauges = DriftGauges(runtime.metrics.registry)
         app.state.rollup_gauges = RollupGauges(runtime.metrics.registry)
+    if getattr(app.state, "retention_metrics", None) is None:
+        app.state.retention_metrics = RetentionMetrics(runtime.metrics.registry)
     tasks = []
+    if retention_enabled(runtime):
+        tasks.append(asyncio.create_task(retain_forever(runtime, app.state.retention_metrics), name="retention"))
     if runtime.settings.drift_refresh_s > 0:
         tasks.append(asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges"))
     if runtime.settings.stats_rollup_s > 0:
