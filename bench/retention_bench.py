@@ -16,6 +16,7 @@ The database is deleted at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -105,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     print(
-        " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags), "| cores:", flags.count("\n")
+        " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags), "| cores:", os.cpu_count()
     )
     workdir = Path(tempfile.mkdtemp(prefix="retention-bench-"))
     server = None
