@@ -105,9 +105,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=100_000, help="rows for each top-rate measurement")
     args = parser.parse_args()
     flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    print(
-        " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags), "| cores:", os.cpu_count()
-    )
+    print(" ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags), "| cores:", os.cpu_count())
     workdir = Path(tempfile.mkdtemp(prefix="retention-bench-"))
     server = None
     try:
