@@ -161,9 +161,8 @@ def test_explanation_work_over_the_budget_is_refused_up_front(settings_for: Call
         assert "tokens/s x SENTIMENT_REQUEST_TIMEOUT_S=1 x 0.5" in error["message"]
         assert passes() == before  # refused before any forward pass ran
         assert admin_rows(client) == []
-        assert client.post("/v1/sentiment", json={"text": "good plot", "explain": True}).status_code == 200
+    with TestClient(create_app(settings_for(explain_budget_tokens=1000, max_batch_items=256))) as client:
         assert client.post("/v1/sentiment/batch", json={"texts": [long] * 256}).status_code == 200  # no explain
-    with TestClient(create_app(settings_for(explain_budget_tokens=1000))) as client:
         text = " ".join(["good"] * 30)  # 30 x 31 = 930 tokens of work: fits; two of them do not
         assert client.post("/v1/sentiment", json={"text": text, "explain": True}).status_code == 200
         both = client.post("/v1/sentiment/batch", json={"texts": [text, text], "explain": True})
