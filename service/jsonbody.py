@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 DUPLICATE = "duplicate key"
-NOT_JSON = "the body is not valid JSON (UTF-8)"
+NOT_JSON = "the body is not valid JSON (UTF-8)"  # message() of a body without its reason
 
 
 class StrictJSONError(json.JSONDecodeError):
@@ -60,9 +60,10 @@ def loads(raw: bytes) -> Any:
         raise StrictJSONError("nested too deep", "", 0) from None
 
 
-def message(error: json.JSONDecodeError) -> str:
+def message(error: json.JSONDecodeError, subject: str = "the body") -> str:
     """The first line of the 400 answer for a body that is not JSON this service takes."""
-    return f"{NOT_JSON}: {error.msg}" if isinstance(error, StrictJSONError) else NOT_JSON
+    base = f"{subject} is not valid JSON (UTF-8)"
+    return f"{base}: {error.msg}" if isinstance(error, StrictJSONError) else base
 
 
 class StrictJSONRequest(Request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from service import jsonbody
 from service.batcher import Outcome
 from service.errors import NotReady, RequestTimeout, ServiceError, TooLarge, error_body
 from service.jsonbody import StrictJSONRoute
@@ -159,8 +161,8 @@ async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
 
 
 FastAnswer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
-# orjson takes the last of two equal keys; a body of SentimentRequest's keys that cannot hold a
-# duplicate names each key at most once, unescaped (a `\u` escape could spell one another way).
+# A body of SentimentRequest's keys that cannot hold a duplicate names each key at most once,
+# unescaped (a `\u` escape could spell one another way).
 FAST_KEYS = tuple(f'"{name}"'.encode() for name in SentimentRequest.model_fields)
 
 
@@ -177,12 +179,13 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
     headers = Headers(scope=scope)
     if headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
         return None
-    if b"\\u" in body or any(body.count(key) > 1 for key in FAST_KEYS):
-        return None  # an escaped or repeated key name: the strict parser of the route decides
+    # orjson (fast) takes the last of two equal keys: a body that may repeat one is read by the
+    # strict parser, whose refusal the route below answers.
+    may_repeat = b"\\u" in body or any(body.count(key) > 1 for key in FAST_KEYS)
     try:
-        parsed = SentimentRequest.model_validate(orjson.loads(body))
+        parsed = SentimentRequest.model_validate(jsonbody.loads(body) if may_repeat else orjson.loads(body))
         client = runtime.keys.client_of(headers)
-    except (orjson.JSONDecodeError, ValidationError, ServiceError):
+    except (orjson.JSONDecodeError, json.JSONDecodeError, ValidationError, ServiceError):
         return None
     if parsed.explain or parsed.sentences:
         return None  # options take the FastAPI route (service/options.py)

@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Exists, and_, delete, exists, func, or_, select, text
+from sqlalchemy import Connection, Engine, Exists, and_, delete, exists, func, select, text
 
+from service.log.figures import SPANS
 from service.log.rollup_read import state as rollup_state
 from service.log.tables import FeedbackRow, RequestLogRow, StatsRollupRow
 
@@ -122,14 +123,7 @@ def prune_rollup(engine: Engine, *, before: datetime) -> int:
         end = min(start + 3600, limit_s)
         with engine.begin() as connection:
             deleted += connection.execute(
-                delete(StatsRollupRow).where(
-                    or_(
-                        *(
-                            and_(ROLLUP.span_s == span, ROLLUP.start_s >= start, ROLLUP.start_s < end)
-                            for span in (60, 3600, 86400)
-                        )
-                    )
-                )
+                delete(StatsRollupRow).where(ROLLUP.span_s.in_(SPANS), ROLLUP.start_s >= start, ROLLUP.start_s < end)
             ).rowcount
         start = end
         time.sleep(0)

@@ -212,12 +212,13 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
     try:
         body = InferenceRequest.model_validate(jsonbody.loads(header))
     except json.JSONDecodeError as exc:
-        raise InvalidJSON(jsonbody.message(exc).replace("the body", "the body (or its JSON header)", 1)) from None
+        raise InvalidJSON(jsonbody.message(exc, "the body (or its JSON header)")) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidRequest(f"{where}: {first['msg']}") from None
     texts = _texts(runtime, body, binary)
+    wanted = _wanted(body)  # refused before any work, as a bad text is
     outcomes = await _predict(runtime, texts)
     labels = list(outcomes[0].prediction.probabilities)
     if any(list(o.prediction.probabilities) != labels for o in outcomes):
@@ -240,7 +241,7 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
             [[o.prediction.probabilities[label] for label in labels] for o in outcomes],
         ),
     }
-    return _answer(body, request_id, outcomes[0].model_version, name, labels, values)
+    return _answer(body, wanted, request_id, outcomes[0].model_version, name, labels, values)
 
 
 def _texts(runtime: Runtime, body: InferenceRequest, binary: bytes) -> list[str]:
@@ -260,38 +261,41 @@ def _texts(runtime: Runtime, body: InferenceRequest, binary: bytes) -> list[str]
         if problem is not None:
             problem.message = f"text {i}: {problem.message}"
             raise problem
-    if body.outputs is not None:
-        names = [o.name for o in body.outputs]
-        unknown = [n for n in names if n not in OUTPUTS]
-        if unknown:
-            raise InvalidTensor(f"unknown output {unknown[0]!r}; this model outputs {list(OUTPUTS)}")
-        repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
-        if repeated is not None:  # each output once: the answer stays at most the three outputs
-            raise InvalidTensor(f"output {repeated!r} is asked for more than once")
-        for output in body.outputs:
-            flag(output.parameters, "binary_data", f"output {output.name!r}")
-    flag(body.parameters, "binary_data_output", "request")
     return texts
+
+
+def _wanted(body: InferenceRequest) -> list[tuple[str, bool]]:
+    """The outputs asked for (all by default), each with whether it goes back as binary data."""
+    binary_default = flag(body.parameters, "binary_data_output", "request")
+    if body.outputs is None:
+        return [(n, binary_default) for n in OUTPUTS]
+    names = [o.name for o in body.outputs]
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown:
+        raise InvalidTensor(f"unknown output {unknown[0]!r}; this model outputs {list(OUTPUTS)}")
+    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if repeated is not None:  # each output once: the answer stays at most the three outputs
+        raise InvalidTensor(f"output {repeated!r} is asked for more than once")
+    return [(o.name, flag(o.parameters, "binary_data", f"output {o.name!r}", binary_default)) for o in body.outputs]
 
 
 def _answer(
     body: InferenceRequest,
+    wanted: list[tuple[str, bool]],
     request_id: str,
     version: str,
     name: str,
     labels: list[str],
     values: dict[str, tuple[str, list[int], Any]],
 ) -> Response:
-    """The response: requested outputs (all by default), JSON or binary as each asks."""
-    binary_default = flag(body.parameters, "binary_data_output", "request")
-    wanted = [(o.name, o.parameters or {}) for o in body.outputs] if body.outputs else [(n, {}) for n in OUTPUTS]
+    """The response: the outputs `wanted`, JSON or binary as each asks."""
     outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    for output_name, parameters in wanted:
+    for output_name, binary in wanted:
         datatype, shape, data = values[output_name]
         entry: dict[str, Any] = {"name": output_name, "datatype": datatype, "shape": shape}
         extra = {"labels": ",".join(labels)} if output_name == "probabilities" else {}
-        if flag(parameters, "binary_data", f"output {output_name!r}", binary_default):
+        if binary:
             blob = encode_bytes(data) if datatype == "BYTES" else encode_fp32(data)
             blobs.append(blob)
             entry["parameters"] = {**extra, "binary_data_size": len(blob)}
