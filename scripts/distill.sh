@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/distill}
-DATA=${DATA:-../shared/data}
+DATA=${DATA:-data}  # from `python -m training data download all --dir data`; the CI machine has ../shared/data
 PY=${PY:-.venv/bin/python}
 DEVICE=${DEVICE:-auto}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-1}

@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,export-feedback,pretrain,pretrain-lm,explain}`: the training command line."""
+"""`python -m training {train,evaluate,export-feedback,pretrain,pretrain-lm,explain,data}`: the training commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from training import explain
+from training import download, explain
 from training.data import DataError, ReadOptions, detect_format, iter_imdb, read_dataset
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that tokenise")
     _add_teacher_parsers(commands)
     explain.add_parser(commands)
+    download.add_parser(commands)
     return parser
 
 
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return _pretrain_lm(args)
         if args.command == "explain":
             return explain.run(args)
+        if args.command == "data":
+            return download.run(args)
         if args.command == "export-feedback":
             return _export_feedback(args)
         if args.command == "teacher-train":
