@@ -14,6 +14,11 @@ from training.data import DataError, ReadOptions, detect_format, iter_imdb, read
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_VECTORS = PRETRAINED / "word2vec-imdb-128"
 DEFAULT_LM = PRETRAINED / "lm-imdb-128"
+DEFAULT_REPLAY_FROM = ("data", str(Path("..") / "shared" / "data"))
+# Training from scratch on ~80k texts, and fine-tuning an artifact on a few hundred (measured in
+# BENCHMARKS.md, "Fine-tuning from an artifact"): a flag left unset takes the value for its case.
+FRESH = {"epochs": 4, "batch_size": 64, "lr": 2e-3, "patience": 2, "encoder_lr_scale": 1.0}
+FINE_TUNE = {"epochs": 8, "batch_size": 32, "lr": 1e-3, "patience": 3, "encoder_lr_scale": 0.3}
 
 
 def _label_map(value: str) -> dict[str, str]:
@@ -60,11 +65,46 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and export its artifact directory")
     _add_data_options(train)
     train.add_argument("--out", required=True, help="artifact directory to write")
-    train.add_argument("--epochs", type=int, default=4, help="maximum epochs (early stopping may end sooner)")
-    train.add_argument("--batch-size", type=int, default=64, help="texts per training step")
-    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate for AdamW")
+    train.add_argument(
+        "--init-from",
+        metavar="ARTIFACT",
+        default=None,
+        help="fine-tune this artifact (e.g. model/default): start from its weights, vocabulary and labels; "
+        "new words and labels of the data are added; its network settings win over the flags below",
+    )
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"maximum epochs, early stopping may end sooner (default: {FRESH['epochs']}; "
+        f"with --init-from: {FINE_TUNE['epochs']})",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"texts per training step (default: {FRESH['batch_size']}; with --init-from: {FINE_TUNE['batch_size']})",
+    )
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"peak learning rate for AdamW (default: {FRESH['lr']}; with --init-from: {FINE_TUNE['lr']})",
+    )
     train.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
-    train.add_argument("--patience", type=int, default=2, help="epochs without validation gain before stopping")
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="epochs without validation gain before stopping "
+        f"(default: {FRESH['patience']}; with --init-from: {FINE_TUNE['patience']})",
+    )
+    train.add_argument(
+        "--tie-break",
+        choices=["loss", "later"],
+        default="loss",
+        help="equal validation scores: keep the epoch with the lower validation loss, or the later epoch",
+    )
     train.add_argument(
         "--val-fraction", type=float, default=0.1, help="share of the training data held out for validation"
     )
@@ -106,7 +146,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--freeze-epochs", type=int, default=0, help="train only the output layer for this many epochs first"
     )
     train.add_argument(
-        "--encoder-lr-scale", type=float, default=1.0, help="embedding and LSTM learning rate = --lr times this"
+        "--encoder-lr-scale",
+        type=float,
+        default=None,
+        help="embedding and LSTM learning rate = --lr times this "
+        f"(default: {FRESH['encoder_lr_scale']}; with --init-from: {FINE_TUNE['encoder_lr_scale']})",
+    )
+    train.add_argument(
+        "--max-new-words",
+        type=int,
+        default=10_000,
+        help="with --init-from: at most this many new words of the data join the vocabulary",
+    )
+    train.add_argument(
+        "--new-word-init",
+        choices=["unk", "random", "vectors"],
+        default="unk",
+        help="with --init-from: new words start as the artifact's unknown word (unk), at random, or from "
+        "--init-vectors mapped into the artifact's embedding space (vectors)",
+    )
+    train.add_argument(
+        "--replay",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --init-from: mix in N rows of the artifact's own training data (found by checksum in "
+        "--replay-from) and report its original validation accuracy before and after (0: only report)",
+    )
+    train.add_argument(
+        "--replay-from",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="files or folders holding the artifact's training data (repeat; default: data and ../shared/data)",
+    )
+    train.add_argument(
+        "--replay-val-max",
+        type=int,
+        default=0,
+        help="with --replay: original validation rows scored per source (0: all)",
+    )
+    train.add_argument(
+        "--no-replay-distill",
+        dest="replay_distill",
+        action="store_false",
+        help="replayed rows learn their labels only, not also the artifact's own answers (learning without forgetting)",
     )
     train.add_argument(
         "--no-calibrate",
@@ -308,6 +392,10 @@ def _train(args: argparse.Namespace) -> int:
     from training.train import TrainSettings, train
 
     examples, _ = _read_all(args, "train")
+    defaults = FINE_TUNE if args.init_from else FRESH
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     vectors = args.init_vectors
     if vectors is None and DEFAULT_VECTORS.is_dir():
         vectors = str(DEFAULT_VECTORS)
@@ -340,6 +428,14 @@ def _train(args: argparse.Namespace) -> int:
         distill_loss=args.distill_loss,
         distill_alpha=args.distill_alpha,
         temperature=args.temperature,
+        tie_break=args.tie_break,
+        init_from=args.init_from,
+        max_new_words=args.max_new_words,
+        new_word_init=args.new_word_init,
+        replay=args.replay,
+        replay_from=tuple(args.replay_from or DEFAULT_REPLAY_FROM),
+        replay_val_max=args.replay_val_max,
+        replay_distill=args.replay_distill,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,
@@ -350,12 +446,22 @@ def _train(args: argparse.Namespace) -> int:
             "head_tokens": args.head_tokens,
         },
     )
-    metrics = train(examples, args.out, settings, data_names=args.data)
+    read = {"label_map": args.label_map, "text_column": args.text_column, "label_column": args.label_column}
+    metrics = train(examples, args.out, settings, data_names=args.data, data_read=read)
     if "version" not in metrics:  # a torchrun process other than rank 0: rank 0 reports
         return 0
     summary = {k: metrics[k] for k in ("version", "best_epoch", "training_time_s", "train_examples", "val_examples")}
     summary["validation_accuracy"] = metrics["validation"]["accuracy"]
     summary["validation_accuracy_by_source"] = metrics["validation"]["accuracy_by_source"]
+    if metrics.get("init_from"):
+        summary["init_from"] = metrics["init_from"]
+    if metrics.get("replay"):
+        replay = metrics["replay"]
+        summary["original_validation"] = {
+            "before": replay["original_val_before"]["accuracy_by_source"],
+            "after": replay["original_val_after"]["accuracy_by_source"],
+            "rows": replay["original_val_rows"],
+        }
     print(json.dumps({"artifact": str(args.out), **summary}, indent=2))
     return 0
 

@@ -221,6 +221,44 @@ def fingerprint(path: str | Path) -> dict[str, object]:
     return {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
+def describe_source(path: str | Path, read: Mapping[str, object] | None = None) -> dict[str, object]:
+    """A training source as metrics.json names it: its fingerprint, or the kind of database for a log URL.
+
+    `read` (label map, columns) is recorded beside a file, so a later run can read it the same way
+    (fine-tuning's replay does).
+    """
+    if isinstance(path, str) and is_database_url(path):
+        return {"file": None, "database": path.split(":", 1)[0], "what": "feedback of the service's log"}
+    described = fingerprint(path)
+    if read and any(read.values()):
+        described["read"] = {k: v for k, v in read.items() if v}
+    return described
+
+
+def rows_sha256(examples: Sequence[Example]) -> dict[str, str]:
+    """Per source, SHA-256 over its sorted "label TAB text" rows: the same data in another archive matches.
+
+    (The IMDB archive a mirror serves may differ byte for byte from the publisher's and hold the
+    very same reviews; fine-tuning's replay finds its data by these when the file hashes differ.)
+    """
+    by_source: dict[str, list[str]] = {}
+    for example in examples:
+        by_source.setdefault(example.source, []).append(f"{example.label}\t{example.text}")
+    digests = {}
+    for source, rows in sorted(by_source.items()):
+        digest = hashlib.sha256()
+        for row in sorted(rows):
+            digest.update(row.encode() + b"\0")
+        digests[source] = digest.hexdigest()
+    return digests
+
+
+def source_of(path: str | Path) -> str:
+    """The source name that the rows read from `path` carry ("imdb" for the aclImdb layout)."""
+    path = Path(path)
+    return "imdb" if path.exists() and detect_format(path) == "imdb" else _source(path)
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

@@ -21,8 +21,9 @@ from tqdm import tqdm
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
 from model.tokenizer import PAD_ID, UNK_ID
 from training import distributed
-from training.data import Example, fingerprint
+from training.data import Example, describe_source, fingerprint, rows_sha256
 from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
+from training.finetune import Replay, Start, read_replay, start_from
 from training.splits import split_examples, split_fingerprint
 from training.vectors import load_lstms, load_vectors
 
@@ -56,6 +57,14 @@ class TrainSettings:
     distill_alpha: float = 0.5  # weight of the teacher on rows that also have a hard label
     temperature: float = 2.0
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
+    tie_break: str = "loss"  # equal validation scores: "loss" keeps the lower validation loss, "later" the later epoch
+    init_from: str | None = None  # artifact directory to fine-tune (training/finetune.py); its network settings win
+    max_new_words: int = 10_000  # with init_from: new words of the data appended to its vocabulary
+    new_word_init: str = "unk"  # with init_from: how new words' rows start ("unk", "random", "vectors")
+    replay: int | None = None  # with init_from: mix in this many of its own training rows (0: only score them)
+    replay_from: tuple[str, ...] = ()  # files and folders to find its training files in, by SHA-256
+    replay_val_max: int = 0  # original validation rows scored per source (0: all)
+    replay_distill: bool = True  # replayed rows also learn the artifact's own logits (KL at `temperature`)
 
 
 @dataclass
@@ -182,6 +191,7 @@ def train(
     settings: TrainSettings,
     *,
     data_names: Sequence[str | Path] = (),
+    data_read: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on `examples`, export the best model to `out_dir`, return its metrics.
 
@@ -197,8 +207,14 @@ def train(
     random.seed(init_seed)
     torch.manual_seed(init_seed)
     labels = sorted({e.label for e in examples})
-    if len(labels) < 2:
+    if len(labels) < (1 if settings.init_from else 2):
         raise ValueError(f"training needs at least two labels, found {labels}")
+    if settings.replay is not None and not settings.init_from:
+        raise ValueError("--replay mixes in an artifact's own training rows: it needs --init-from")
+    if settings.init_from and settings.transfer:
+        raise ValueError("--init-from and --transfer cannot be combined (fine-tune first, or distil from scratch)")
+    if settings.tie_break not in ("loss", "later"):
+        raise ValueError(f"tie break must be 'loss' or 'later', not {settings.tie_break!r}")
     train_set, val_set, split = split_examples(examples, settings.val_fraction, settings.seed)
     if not val_set:
         raise ValueError("too few examples to carve out a validation split")
@@ -210,11 +226,48 @@ def train(
     }
     train_tokens = [tokenize(e.text) for e in tqdm(train_set, desc="tokenise train", **progress)]
     val_tokens = [tokenize(e.text) for e in tqdm(val_set, desc="tokenise val", **progress)]
-    vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
-    config = ModelConfig(vocab_size=len(vocab), labels=labels, **settings.model)
-    network = BiLSTMClassifier(config)
     say = tqdm.write if ranks.main else lambda *_, **__: None
-    if settings.init_vectors:
+    start: Start | None = None
+    replay: Replay | None = None
+    original_val: Encoded | None = None
+    if settings.init_from:
+        start = start_from(
+            settings.init_from,
+            train_tokens,
+            labels,
+            min_freq=settings.min_freq,
+            max_new_words=settings.max_new_words,
+            new_word_init=settings.new_word_init,
+            vectors=settings.init_vectors,
+            seed=init_seed,
+        )
+        network, vocab = start.network, start.vocab
+        config = network.config
+        report = start.report
+        say(
+            f"fine-tuning {report['artifact']} ({report['version']}): {report['new_words']} new words "
+            f"({report['new_word_init']}), labels {config.labels}",
+            file=sys.stderr,
+        )
+        if settings.replay is not None:
+            replay = read_replay(
+                start.metrics,
+                settings.replay_from,
+                settings.replay,
+                labels=start.base_labels,
+                seed=init_seed,
+                val_max=settings.replay_val_max,
+            )
+            train_set = [*train_set, *replay.train]
+            train_tokens += [tokenize(e.text) for e in tqdm(replay.train, desc="tokenise replay", **progress)]
+            original = [tokenize(e.text) for e in tqdm(replay.val, desc="tokenise original val", **progress)]
+            original_val = encode(replay.val, original, vocab, config)
+            say(f"replay: {replay.report['rows_by_source']} mixed in", file=sys.stderr)
+    else:
+        vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
+        config = ModelConfig(vocab_size=len(vocab), labels=labels, **settings.model)
+        network = BiLSTMClassifier(config)
+    if settings.init_vectors and start is None:
         found = load_vectors(settings.init_vectors, vocab, network.embedding.weight.data)
         say(f"initialised {found}/{len(vocab)} embeddings from {settings.init_vectors}", file=sys.stderr)
         if tensors := load_lstms(settings.init_vectors, network):
@@ -230,9 +283,19 @@ def train(
         stepper = nn.parallel.DistributedDataParallel(network, find_unused_parameters=settings.freeze_epochs > 0)
     train_data = encode(train_set, train_tokens, vocab, config)
     val_data = encode(val_set, val_tokens, vocab, config)
+    original_before = None
+    if original_val is not None:
+        original_before = evaluate_encoded(network, original_val, settings.batch_size, device=device)
+        say(f"original validation before: {original_before['accuracy_by_source']}", file=sys.stderr)
     soft, distillation = None, None
+    loss_kind = settings.distill_loss
     if settings.transfer:
         soft, distillation = _add_transfer(train_data, train_set, val_set, vocab, config, settings, progress)
+    elif replay is not None and replay.train and settings.replay_distill:
+        # Learning without forgetting (Li & Hoiem 2016): the replayed rows keep the artifact's own
+        # answers as soft targets beside their labels, so they hold what it knew, not only the labels.
+        soft = _own_logits(network, train_data, len(train_data.ids) - len(replay.train), settings.batch_size, device)
+        loss_kind = "kl"
 
     rng = random.Random(init_seed)
     steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
@@ -248,7 +311,7 @@ def train(
     schedule = warmup_cosine(optimizer, total_steps, settings.warmup)
     history: list[dict[str, Any]] = []
     snapshots: list[dict[str, torch.Tensor]] = []
-    best_state, best_acc, best_epoch, stale = copy.deepcopy(network.state_dict()), -1.0, 0, 0
+    best_state, best_acc, best_loss, best_epoch, stale = copy.deepcopy(network.state_dict()), -1.0, math.inf, 0, 0
     for epoch in range(1, (1 if settings.dry_run else settings.epochs) + 1):
         network.train()
         for p in encoder:
@@ -270,7 +333,7 @@ def train(
                     target,
                     teacher,
                     alpha=settings.distill_alpha,
-                    kind=settings.distill_loss,
+                    kind=loss_kind,
                     temperature=settings.temperature,
                 )
                 share = mean * len(group)
@@ -334,16 +397,20 @@ def train(
         # Select on the mean of per-source accuracies, so 67k short phrases do not outvote 25k reviews.
         score = sum(val["accuracy_by_source"].values()) / len(val["accuracy_by_source"])
         record["val_selection_score"] = score
-        if score > best_acc:
-            best_acc, best_epoch, stale = score, epoch, 0
+        if is_better(score, val["loss"], best_acc, best_loss, settings.tie_break):
+            best_acc, best_loss, best_epoch, stale = score, val["loss"], epoch, 0
             best_state = _average(snapshots) if snapshots else copy.deepcopy(network.state_dict())
         else:
             stale += 1
-        stop = stale > 0 and stale >= settings.patience  # as before: a gain never stops the run
+        # A gain never stops the run, and the last epoch is no early stop.
+        stop = stale > 0 and stale >= settings.patience and epoch < settings.epochs and not settings.dry_run
         if ranks.enabled:
             distributed.from_main(stop)
         if stop:
-            tqdm.write(f"early stop: no validation gain for {stale} epochs", file=sys.stderr)
+            tqdm.write(
+                f"early stop after epoch {epoch}: no validation gain for {stale} epochs (best: epoch {best_epoch})",
+                file=sys.stderr,
+            )
             break
     if not ranks.main:
         distributed.stop()  # waits for rank 0's artifact
@@ -354,6 +421,11 @@ def train(
         calibration = calibrate_bias(network, val_data, settings.batch_size, device)
         tqdm.write(f"calibration on validation: {calibration}", file=sys.stderr)
     final_val = evaluate_encoded(network, val_data, settings.batch_size, 1 if settings.dry_run else None, device)
+    replay_report = None
+    if replay is not None and original_val is not None and original_before is not None:
+        original_after = evaluate_encoded(network, original_val, settings.batch_size, device=device)
+        say(f"original validation after: {original_after['accuracy_by_source']}", file=sys.stderr)
+        replay_report = {**replay.report, "original_val_before": original_before, "original_val_after": original_after}
     network.cpu()
     elapsed = time.monotonic() - started
     metrics = {
@@ -365,7 +437,10 @@ def train(
         "val_examples": len(val_set),
         "split": split.as_dict(),
         "distillation": distillation,
-        "data": [fingerprint(p) for p in data_names],  # names and hashes, never this machine's paths
+        "data": [describe_source(p, data_read) for p in data_names],  # names and hashes, never this machine's paths
+        "data_rows": rows_sha256(examples),  # per source: the rows, wherever a later run finds them
+        "init_from": start.report if start is not None else None,
+        "replay": replay_report,
         "training_time_s": round(elapsed, 1),
         "threads": torch.get_num_threads(),  # per process
         "processes": ranks.world,
@@ -375,6 +450,8 @@ def train(
         "settings": {
             **asdict(settings),
             "init_vectors": fingerprint(settings.init_vectors) if settings.init_vectors else None,
+            "init_from": start.report["artifact"] if start is not None else None,
+            "replay_from": [Path(p).name for p in settings.replay_from],
             "transfer": fingerprint(settings.transfer) if settings.transfer else None,
             "teacher_logits": fingerprint(settings.teacher_logits) if settings.teacher_logits else None,
         },
@@ -441,6 +518,35 @@ def _add_transfer(
         "temperature": settings.temperature if settings.distill_loss == "kl" else None,
     }
     return torch.stack(soft_rows), info
+
+
+def _own_logits(
+    network: BiLSTMClassifier, data: Encoded, first: int, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """The network's logits on rows `first`.. of `data`, NaN on the rows before (no soft target)."""
+    network.eval()
+    soft = torch.full((len(data.ids), len(network.config.labels)), float("nan"))
+    rows = list(range(first, len(data.ids)))
+    with torch.inference_mode():
+        for s in range(0, len(rows), batch_size * 2):
+            group = rows[s : s + batch_size * 2]
+            ids, lengths = pad(data.ids, group)
+            soft[group] = network(ids.to(device), lengths.to(device)).float().cpu()
+    return soft
+
+
+def is_better(score: float, loss: float, best_score: float, best_loss: float, tie_break: str) -> bool:
+    """Whether an epoch beats the best so far: a higher selection score, or an equal one and the tie rule.
+
+    Small validation sets tie often (10 texts, all right for several epochs); keeping the first
+    tied epoch would keep the least trained weights. "loss" breaks a tie on validation loss,
+    "later" keeps the later epoch.
+    """
+    if score > best_score + 1e-12:
+        return True
+    if score < best_score - 1e-12:
+        return False
+    return tie_break == "later" or loss < best_loss
 
 
 def selection_score(correct: torch.Tensor, sources: Sequence[str]) -> float:

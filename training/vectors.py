@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -62,11 +62,17 @@ def pretrain_word2vec(
     return info
 
 
+def read_vectors(directory: str | Path) -> tuple[list[str], torch.Tensor]:
+    """The words and their vectors (float32, one row per word) of a pre-trained directory."""
+    root = Path(directory)
+    words: list[str] = json.loads((root / WORDS_FILE).read_text(encoding="utf-8"))["words"]
+    return words, load_file(str(root / VECTORS_FILE))["vectors"].float()
+
+
 def load_vectors(directory: str | Path, vocab: Vocab, weight: torch.Tensor) -> int:
     """Copy pre-trained vectors into `weight` rows of matching tokens; return how many matched."""
     root = Path(directory)
-    words: Iterable[str] = json.loads((root / WORDS_FILE).read_text(encoding="utf-8"))["words"]
-    vectors = load_file(str(root / VECTORS_FILE))["vectors"].float()
+    words, vectors = read_vectors(root)
     if vectors.shape[1] != weight.shape[1]:
         raise ValueError(
             f"{root / VECTORS_FILE}: vectors have {vectors.shape[1]} dimensions, the model {weight.shape[1]}"
