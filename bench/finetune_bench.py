@@ -145,7 +145,7 @@ def main() -> int:
                 if replay := metrics.get("replay"):
                     before = replay["original_val_before"]["accuracy_by_source"]
                     after = replay["original_val_after"]["accuracy_by_source"]
-                    original = ", ".join(f"{s} {before[s]:.1%} -> {after[s]:.1%}" for s in sorted(before))
+                    original = ", ".join(f"{s} {before[s]:.2%} -> {after[s]:.2%}" for s in sorted(before))
                 table.append((name, str(n), f"{acc:.1%}", f"{wall:.0f}", str(metrics["best_epoch"]), original))
                 print(table[-1], flush=True)
     print()
