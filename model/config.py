@@ -16,6 +16,9 @@ class ModelConfig:
     embedding_dropout: float = 0.1  # drops whole words (all of a token's vector) while training
     max_tokens: int = 600  # longer texts keep their first `head_tokens` and their last tokens
     head_tokens: int = 150  # reviews tend to put their verdict at the end: keep both ends
+    # A second head beside the classifier: the signed polarity in [-1, 1] (tanh), trained on graded
+    # human ratings (mean rating / scale). Without it, polarity is p(positive) - p(negative).
+    polarity_head: bool = False
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -47,4 +50,7 @@ class ModelConfig:
                 shapes[prefix + "bias_hh_l0"] = (g,)
         shapes["output.weight"] = (len(self.labels), 4 * h)
         shapes["output.bias"] = (len(self.labels),)
+        if self.polarity_head:
+            shapes["polarity.weight"] = (1, 4 * h)
+            shapes["polarity.bias"] = (1,)
         return shapes

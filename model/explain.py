@@ -70,13 +70,13 @@ class OcclusionPlan:
         self.ids = ids
         self.rows: list[list[int]] = [ids] + [ids[:k] + ids[k + 1 :] for k in range(len(ids))]
 
-    def finish(self, probabilities: np.ndarray) -> Explanation:
-        """Build the explanation from the rows' (len(rows), num_labels) probabilities."""
+    def finish(self, scores: np.ndarray) -> Explanation:
+        """Build the explanation from the rows' (len(rows), num_labels + 1) `Predictor.scores`."""
         from model.predictor import Encoded
 
-        (prediction,) = self.predictor.predictions_from([Encoded(self.ids, len(self.spans))], probabilities[:1])
+        (prediction,) = self.predictor.predictions_from([Encoded(self.ids, len(self.spans))], scores[:1])
         best = self.predictor.labels.index(prediction.label)
-        drops = probabilities[0, best] - probabilities[1:, best]
+        drops = scores[0, best] - scores[1:, best]
         return Explanation(prediction, self.method, _weights(self.spans, self.read, drops.tolist()))
 
 
@@ -88,10 +88,10 @@ def _weights(spans: Sequence[TokenSpan], read: Sequence[int], values: Sequence[f
 def occlusion(predictor: Predictor, texts: Sequence[str]) -> list[Explanation]:
     plans = [OcclusionPlan(predictor, t) for t in texts]
     rows = [row for plan in plans for row in plan.rows]
-    probabilities = predictor.probabilities(rows)
+    scores = predictor.scores(rows)
     explanations, at = [], 0
     for plan in plans:
-        explanations.append(plan.finish(probabilities[at : at + len(plan.rows)]))
+        explanations.append(plan.finish(scores[at : at + len(plan.rows)]))
         at += len(plan.rows)
     return explanations
 

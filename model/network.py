@@ -39,9 +39,20 @@ class BiLSTMClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(4 * h, len(config.labels))  # [max ; mean] of both directions
+        self.polarity = nn.Linear(4 * h, 1) if config.polarity_head else None
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Return logits (B, num_labels) for right-padded `ids` (B, T) of true `lengths` (B,)."""
+        return self.output(self.dropout(self.features(ids, lengths)))
+
+    def outputs(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, num_labels) and, with a polarity head, the polarity (B,) in [-1, 1]."""
+        pooled = self.dropout(self.features(ids, lengths))
+        polarity = torch.tanh(self.polarity(pooled)).squeeze(-1) if self.polarity is not None else None
+        return self.output(pooled), polarity
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The pooled text representation (B, 4H) that the heads read."""
         x = self.embedding(ids)  # (B, T, E)
         if self.training and self.config.embedding_dropout > 0:
             keep = 1.0 - self.config.embedding_dropout
@@ -57,4 +68,4 @@ class BiLSTMClassifier(nn.Module):
         valid = valid.unsqueeze(-1)  # (B, T, 1)
         pooled_max = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
         pooled_mean = (x * valid).sum(dim=1) / lengths.clamp(min=1).unsqueeze(1).to(x.dtype)
-        return self.output(self.dropout(torch.cat([pooled_max, pooled_mean], dim=-1)))
+        return torch.cat([pooled_max, pooled_mean], dim=-1)

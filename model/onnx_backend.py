@@ -27,7 +27,11 @@ def _gates_to_onnx(weight: np.ndarray, hidden: int) -> np.ndarray:
 
 
 def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int) -> onnx.ModelProto:
-    """Inputs: ids int64 (B, T), lengths int32 (B,), valid bool (T, 1, B, 1). Output: logits (B, L)."""
+    """Inputs: ids int64 (B, T), lengths int32 (B,), valid bool (T, 1, B, 1).
+
+    Output: logits (B, L); with a polarity head (weights "polarity.*"), (B, L + 1): the logits and
+    then tanh of the polarity head, as `BiLSTMClassifier.outputs` gives them.
+    """
     inits = [numpy_helper.from_array(weights["embedding.weight"].astype(np.float32), "embedding")]
     nodes = [
         helper.make_node("Gather", ["embedding", "ids"], ["embedded"]),  # (B, T, E)
@@ -88,8 +92,20 @@ def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int)
         helper.make_node("Reshape", ["max_t", "shape_b2h"], ["max_flat"]),  # (B, 2H): [f ; b]
         helper.make_node("Reshape", ["mean_t", "shape_b2h"], ["mean_flat"]),
         helper.make_node("Concat", ["max_flat", "mean_flat"], ["pooled"], axis=1),  # (B, 4H)
-        helper.make_node("Gemm", ["pooled", "out_w", "out_b"], ["logits"], transB=1),
     ]
+    if "polarity.weight" in weights:
+        inits += [
+            numpy_helper.from_array(weights["polarity.weight"].astype(np.float32), "pol_w"),
+            numpy_helper.from_array(weights["polarity.bias"].astype(np.float32), "pol_b"),
+        ]
+        nodes += [
+            helper.make_node("Gemm", ["pooled", "out_w", "out_b"], ["class_logits"], transB=1),
+            helper.make_node("Gemm", ["pooled", "pol_w", "pol_b"], ["pol_raw"], transB=1),  # (B, 1)
+            helper.make_node("Tanh", ["pol_raw"], ["pol"]),
+            helper.make_node("Concat", ["class_logits", "pol"], ["logits"], axis=1),
+        ]
+    else:
+        nodes.append(helper.make_node("Gemm", ["pooled", "out_w", "out_b"], ["logits"], transB=1))
     inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "unsq_axes"))
     graph = helper.make_graph(
         nodes,

@@ -46,6 +46,9 @@ class Prediction:
     tokens_used: int  # tokens the model read
     tokens_total: int  # tokens in the text; more than tokens_used when it was truncated
     unknown_tokens: int = 0  # of the tokens read, those not in the vocabulary
+    # Signed strength in [-1, 1], an estimate of the human mean rating / 4 (VADER's compound,
+    # Google's score): the artifact's polarity head, or p(positive) - p(negative) without one.
+    polarity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -110,22 +113,23 @@ class Predictor:
         return self.predict_encoded(encoded)
 
     def predict_encoded(self, encoded: Sequence[Encoded]) -> list[Prediction]:
-        return self.predictions_from(encoded, self.probabilities([e.ids for e in encoded]))
+        return self.predictions_from(encoded, self.scores([e.ids for e in encoded]))
 
-    def predictions_from(self, encoded: Sequence[Encoded], probabilities: np.ndarray) -> list[Prediction]:
-        """Predictions for encoded texts from their rows of `probabilities`."""
+    def predictions_from(self, encoded: Sequence[Encoded], scores: np.ndarray) -> list[Prediction]:
+        """Predictions for encoded texts from their rows of `scores` (see `scores`)."""
         labels = self.artifact.config.labels
         results = []
-        for enc, row in zip(encoded, probabilities.tolist(), strict=True):
+        for enc, row in zip(encoded, scores.tolist(), strict=True):
             best = max(range(len(labels)), key=row.__getitem__)
             results.append(
                 Prediction(
                     label=labels[best],
                     score=row[best],
-                    probabilities=dict(zip(labels, row, strict=True)),
+                    probabilities=dict(zip(labels, row[: len(labels)], strict=True)),
                     tokens_used=len(enc.ids),
                     tokens_total=enc.tokens_total,
                     unknown_tokens=enc.ids.count(UNK_ID),
+                    polarity=row[len(labels)],
                 )
             )
         return results
@@ -160,7 +164,14 @@ class Predictor:
 
     def probabilities(self, id_lists: Sequence[list[int]]) -> np.ndarray:
         """Return (N, num_labels) float64 probabilities for id lists, in the order given."""
-        out = np.empty((len(id_lists), len(self.artifact.config.labels)), dtype=np.float64)
+        return self.scores(id_lists)[:, :-1]
+
+    def scores(self, id_lists: Sequence[list[int]]) -> np.ndarray:
+        """Return (N, num_labels + 1) float64 rows for id lists, in the order given: each label's
+        probability, then the polarity (`Prediction.polarity`)."""
+        config = self.artifact.config
+        n_labels = len(config.labels)
+        out = np.empty((len(id_lists), n_labels + 1), dtype=np.float64)
         for chunk in length_buckets([len(ids) for ids in id_lists], self.batch_size):
             # An empty text reads as one unknown token: it still gets a (neutral-ish) answer.
             rows = [id_lists[i] or [UNK_ID] for i in chunk]
@@ -168,14 +179,25 @@ class Predictor:
             for r, row in enumerate(rows):
                 ids[r, : len(row)] = row
             lengths = np.array([len(r) for r in rows], dtype=np.int64)
-            logits = self._forward(ids, lengths).astype(np.float64)
-            logits -= logits.max(axis=1, keepdims=True)
+            raw = self._forward(ids, lengths).astype(np.float64)
+            logits = raw[:, :n_labels] - raw[:, :n_labels].max(axis=1, keepdims=True)
             exp = np.exp(logits)
-            out[chunk] = exp / exp.sum(axis=1, keepdims=True)
+            out[chunk, :n_labels] = exp / exp.sum(axis=1, keepdims=True)
+            out[chunk, n_labels] = raw[:, n_labels] if config.polarity_head else self._polarity(out[chunk, :n_labels])
         return out
 
+    def _polarity(self, probabilities: np.ndarray) -> np.ndarray:
+        """p(positive) - p(negative) per row; a label set without them adds nothing for the missing one."""
+        labels = self.artifact.config.labels
+        polarity = np.zeros(len(probabilities))
+        for name, sign in (("positive", 1.0), ("negative", -1.0)):
+            if name in labels:
+                polarity += sign * probabilities[:, labels.index(name)]
+        return polarity
 
-Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # ids (B, T), lengths (B,) -> logits (B, L)
+
+# ids (B, T), lengths (B,) -> logits (B, L), and the polarity head's output as column L when there is one
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _onnx_forward(artifact: Artifact, threads: int) -> Forward:
@@ -194,7 +216,8 @@ def _torch_forward(artifact: Artifact, threads: int) -> Forward:
 
     def forward(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return network(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+            logits, polarity = network.outputs(torch.from_numpy(ids), torch.from_numpy(lengths))
+            return (logits if polarity is None else torch.cat([logits, polarity.unsqueeze(1)], dim=1)).numpy()
 
     return forward
 

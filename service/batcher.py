@@ -51,7 +51,7 @@ class _Job:
     future: asyncio.Future[Outcome]
     enqueued: float  # time.monotonic()
     plan: OcclusionPlan | None = None
-    probabilities: np.ndarray | None = None  # (rows, labels), filled pass by pass
+    probabilities: np.ndarray | None = None  # (rows, labels + 1) Predictor.scores, filled pass by pass
     done: int = 0  # rows computed so far
     first_pass: float | None = None  # time.monotonic() of its first rows
     error: Exception | None = None
@@ -232,7 +232,7 @@ class MicroBatcher:
                         f"{self.max_explain_tokens} (SENTIMENT_MAX_EXPLAIN_TOKENS)"
                     )
                     continue
-                job.probabilities = np.empty((len(job.plan.rows), len(predictor.labels)))
+                job.probabilities = np.empty((len(job.plan.rows), len(predictor.labels) + 1))
                 job.first_pass = started
             plan_rows = job.plan.rows
             end = job.done
@@ -244,7 +244,7 @@ class MicroBatcher:
                 rows += plan_rows[job.done : end]
             else:
                 own.append((job, job.done, end))
-        probabilities = predictor.probabilities(rows)
+        probabilities = predictor.scores(rows)
         at = len(texts)
         for job in jobs:
             if not job.chunks or job.plan is None or job.probabilities is None:
@@ -254,7 +254,7 @@ class MicroBatcher:
                 job.probabilities[a:b] = probabilities[at : at + b - a]
                 at += b - a
             else:
-                job.probabilities[a:b] = job.plan.predictor.probabilities(job.plan.rows[a:b])
+                job.probabilities[a:b] = job.plan.predictor.scores(job.plan.rows[a:b])
             job.done = b
             if job.done == len(job.plan.rows):
                 job.explanation = job.plan.finish(job.probabilities)

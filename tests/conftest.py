@@ -24,6 +24,7 @@ def make_artifact(
     hidden: int = 16,
     max_tokens: int = 40,
     layers: int = 1,
+    polarity_head: bool = False,
 ) -> Path:
     torch.manual_seed(seed)
     vocab = Vocab(("<pad>", "<unk>", *WORDS))
@@ -35,6 +36,7 @@ def make_artifact(
         num_layers=layers,
         max_tokens=max_tokens,
         head_tokens=10,
+        polarity_head=polarity_head,
     )
     network = BiLSTMClassifier(config)
     save_artifact(directory, network=network, vocab=vocab, metrics={"note": "random weights for tests"})

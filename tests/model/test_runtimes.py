@@ -79,3 +79,33 @@ def test_torch_runtime_without_torch_stops_the_service_with_a_clear_error(tiny_a
     assert "error: cannot load the model" in result.stderr
     assert "runtime 'torch' needs the package 'torch', which is not installed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_polarity_head_is_the_same_on_both_runtimes_and_in_range(tmp_path: Path, layers: int) -> None:
+    labels = ["negative", "neutral", "positive"]
+    path = make_artifact(tmp_path / "a", layers=layers, labels=labels, seed=3, polarity_head=True)
+    artifact = load_artifact(path)
+    assert set(artifact.weights) >= {"polarity.weight", "polarity.bias"}
+    texts = ["good", "the movie was not good at all , the plot was poor .", "", "great " * 30]
+    by_onnx = load_predictor(path, runtime="onnx", batch_size=2).predict(texts)
+    by_torch = load_predictor(path, runtime="torch", batch_size=2).predict(texts)
+    for a, b in zip(by_onnx, by_torch, strict=True):
+        assert -1.0 <= a.polarity <= 1.0
+        assert abs(a.polarity - b.polarity) < 1e-5
+        assert abs(sum(a.probabilities.values()) - 1.0) < 1e-9 and list(a.probabilities) == labels
+    # The head is read, not derived: it is not p(positive) - p(negative).
+    derived = [p.probabilities["positive"] - p.probabilities["negative"] for p in by_onnx]
+    assert any(abs(p.polarity - d) > 1e-3 for p, d in zip(by_onnx, derived, strict=True))
+    with torch.inference_mode():
+        ids, lengths = torch.tensor([[2, 3, 4]]), torch.tensor([3])
+        logits, polarity = artifact.network.outputs(ids, lengths)
+        assert torch.equal(logits, artifact.network(ids, lengths)) and polarity is not None
+
+
+def test_polarity_without_a_head_is_p_positive_minus_p_negative(tmp_path: Path, tiny_artifact: Path) -> None:
+    for prediction in load_predictor(tiny_artifact).predict(["good", "awful plot", ""]):
+        expected = prediction.probabilities["positive"] - prediction.probabilities["negative"]
+        assert abs(prediction.polarity - expected) < 1e-12
+    other = make_artifact(tmp_path / "other", labels=["bug", "feature"])
+    assert all(p.polarity == 0.0 for p in load_predictor(other).predict(["good", "bad"]))
