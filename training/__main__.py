@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from training import download, explain
-from training.data import DataError, ReadOptions, detect_format, iter_imdb, read_dataset
+from training.data import DataError, Example, ReadOptions, detect_format, iter_imdb, read_dataset
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_VECTORS = PRETRAINED / "word2vec-imdb-128"
@@ -19,6 +20,39 @@ DEFAULT_REPLAY_FROM = ("data", str(Path("..") / "shared" / "data"))
 # BENCHMARKS.md, "Fine-tuning from an artifact"): a flag left unset takes the value for its case.
 FRESH = {"epochs": 4, "batch_size": 64, "lr": 2e-3, "patience": 2, "encoder_lr_scale": 1.0}
 FINE_TUNE = {"epochs": 8, "batch_size": 32, "lr": 1e-3, "patience": 3, "encoder_lr_scale": 0.3}
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """`--help` shows every option's default, as argparse's ArgumentDefaultsHelpFormatter does.
+
+    Unlike it: an option whose help already states its default (one that differs with
+    --init-from, or is worked out at run time) keeps its own words; an option unset by default
+    says "none"; on/off flags (off unless given) and required options show no default.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or action.required
+            or "default:" in text
+            or "%(default)" in text
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+        ):
+            return action.help
+        if default is None or (isinstance(default, list | dict | tuple) and not default):
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose --help shows defaults; its subcommands' parsers are Parsers too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _label_map(value: str) -> dict[str, str]:
@@ -57,9 +91,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training", description="Train, evaluate and pre-train the sentiment model."
-    )
+    parser = Parser(prog="python -m training", description="Train, evaluate and pre-train the sentiment model.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model and export its artifact directory")
@@ -221,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(evaluate)
     evaluate.add_argument("--model", default=None, help="artifact directory (default: the shipped model)")
     evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which IMDB split to read")
+    evaluate.add_argument(
+        "--rows",
+        choices=["auto", "held-out", "all"],
+        default="auto",
+        help="data the artifact was trained on (recognised by its rows' checksum in metrics.json): auto and "
+        "held-out score only the rows it held out for validation (its split, reproduced), all scores every row; "
+        "where a training file cannot be split so, auto scores every row with a warning and held-out refuses",
+    )
     evaluate.add_argument("--report-dir", default=None, help="where the PNGs and report.md go (default: MODEL/report)")
     evaluate.add_argument(
         "--record", metavar="NAME", help="also store the result in the artifact's metrics.json under NAME"
@@ -344,16 +384,20 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
     )
 
 
-def _read_all(args: argparse.Namespace, split: str) -> tuple[list, ReadOptions]:
+def _read_parts(args: argparse.Namespace, split: str) -> tuple[list[tuple[str, list[Example]]], ReadOptions]:
+    """Each --data as given, with the rows read from it."""
     options = ReadOptions(args.text_column, args.label_column, args.label_map, args.skip_bad)
-    examples = []
-    for path in args.data:
-        examples.extend(read_dataset(path, split=split, options=options))
+    parts = [(path, read_dataset(path, split=split, options=options)) for path in args.data]
     if options.skipped:
         print(f"skipped {len(options.skipped)} bad rows; first: {options.skipped[0]}", file=sys.stderr)
     for note in options.notes:
         print(note, file=sys.stderr)
-    return examples, options
+    return parts, options
+
+
+def _read_all(args: argparse.Namespace, split: str) -> tuple[list[Example], ReadOptions]:
+    parts, options = _read_parts(args, split)
+    return [e for _, rows in parts for e in rows], options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -560,9 +604,14 @@ def _teacher_logits(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate
 
-    examples, _ = _read_all(args, args.split)
+    parts, _ = _read_parts(args, args.split)
     result = evaluate(
-        examples, model_dir=args.model, report_dir=args.report_dir, record=args.record, data_names=args.data
+        parts,
+        model_dir=args.model,
+        report_dir=args.report_dir,
+        record=args.record,
+        rows=args.rows,
+        imdb_split=args.split,
     )
     print(json.dumps(result, indent=2))
     return 0

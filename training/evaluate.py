@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,19 @@ from tqdm import tqdm
 from model import Predictor, load_artifact
 from model.artifact import METRICS_FILE
 from model.predictor import DEFAULT_MODEL_DIR
-from training.data import Example, fingerprint
+from training.data import (
+    DataError,
+    Example,
+    describe_source,
+    detect_format,
+    fingerprint,
+    is_database_url,
+    rows_sha256,
+)
+from training.splits import artifact_source, artifact_split
 
 ECE_BINS = 15
+ROWS = ("auto", "held-out", "all")  # `evaluate --rows`: which rows of the artifact's own training data to score
 
 
 def classification_metrics(
@@ -56,17 +69,130 @@ def classification_metrics(
     }
 
 
+@dataclass
+class Selection:
+    """The rows to score, what was done per source (recorded in the result as "rows"), and lines for stderr."""
+
+    examples: list[Example]
+    report: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def select_rows(
+    parts: Sequence[tuple[str, Sequence[Example]]], metrics: Mapping[str, Any], *, rows: str, imdb_split: str = "test"
+) -> Selection:
+    """Leave out the rows an artifact trained on, from data given as (name, rows read from it) pairs.
+
+    A part whose rows are one of the artifact's training sources (the rows' checksum that its
+    metrics.json records as "data_rows", so a renamed or re-packed copy is recognised too) is split
+    as the artifact split it (training/splits.py artifact_split) and only its validation rows are
+    kept, under the artifact's source name. `rows`:
+    - "auto": held-out rows of recognised training data, all rows of anything else; where the
+      artifact's training file cannot be split as it was (same SHA-256, rows read otherwise), every
+      row is scored with a warning that training rows are included;
+    - "held-out": the same, but that case is an error;
+    - "all": every row (a note names the training data among them).
+    """
+    if rows not in ROWS:
+        raise ValueError(f"rows must be one of {', '.join(ROWS)}, not {rows!r}")
+    known = {digest: source for source, digest in (metrics.get("data_rows") or {}).items()}
+    selected: list[Example] = []
+    report: dict[str, Any] = {"mode": rows, "sources": {}}
+    notes: list[str] = []
+    for name, part in parts:
+        shown = name if is_database_url(name) else Path(name).name
+        by_source: dict[str, list[Example]] = {}
+        for example in part:
+            by_source.setdefault(example.source, []).append(example)
+        for source, group in by_source.items():
+            trained = known.get(rows_sha256(group)[source])
+            if trained is None:
+                entry = _same_file(name, metrics, imdb_split)
+                if entry is not None:
+                    why = (
+                        "its rows as read here are not the rows it trained on (other --label-map, columns or "
+                        "--skip-bad?)"
+                        if known
+                        else "its metrics.json records no rows checksum (data_rows) to split them by"
+                    )
+                    problem = (
+                        f"{shown} is the artifact's training file {entry.get('file')} (same SHA-256), but {why}, "
+                        "so its held-out rows cannot be told apart"
+                    )
+                    if rows == "held-out":
+                        raise DataError(problem)
+                    if rows == "auto":
+                        notes.append(f"WARNING: {problem}: scoring all {len(group)} rows, TRAINING ROWS INCLUDED")
+                    trained_on = artifact_source(entry)
+                    report["sources"][source] = _info(len(group), len(group), trained_on=trained_on, held_out=False)
+                else:
+                    report["sources"][source] = _info(len(group), len(group), trained_on=None, held_out=False)
+                selected.extend(group)
+                continue
+            renamed = [dataclasses.replace(e, source=trained) for e in group]
+            if rows == "all":
+                notes.append(
+                    f"{shown}: the artifact's training data ({trained}); --rows all scores all {len(group)} rows, "
+                    "training rows included"
+                )
+                report["sources"][trained] = _info(len(group), len(group), trained_on=trained, held_out=False)
+                selected.extend(renamed)
+                continue
+            try:
+                _, val, _ = artifact_split(renamed, metrics)
+            except DataError as exc:
+                if rows == "held-out":
+                    raise DataError(f"{shown}: {exc}") from None
+                notes.append(f"WARNING: {shown}: {exc}: scoring all {len(group)} rows, TRAINING ROWS INCLUDED")
+                report["sources"][trained] = _info(len(group), len(group), trained_on=trained, held_out=False)
+                selected.extend(renamed)
+                continue
+            notes.append(
+                f"{shown}: the artifact's training data ({trained}): scoring only the {len(val)} of its "
+                f"{len(group)} rows that the artifact held out for validation (--rows all scores every row)"
+            )
+            report["sources"][trained] = _info(len(group), len(val), trained_on=trained, held_out=True)
+            selected.extend(val)
+    return Selection(selected, report, notes)
+
+
+def _info(read: int, scored: int, *, trained_on: str | None, held_out: bool) -> dict[str, Any]:
+    return {"read": read, "scored": scored, "training_source": trained_on, "held_out_only": held_out}
+
+
+def _same_file(name: str, metrics: Mapping[str, Any], imdb_split: str) -> Mapping[str, Any] | None:
+    """The metrics.json "data" entry with this file's SHA-256, if the rows read from it are training rows."""
+    entries = [d for d in metrics.get("data") or [] if isinstance(d, dict) and d.get("sha256")]
+    if not entries or is_database_url(name):
+        return None
+    path = Path(name)
+    if detect_format(path) == "imdb" and imdb_split != "train":
+        return None  # the test reviews of the artifact's archive: never trained on
+    digest = fingerprint(path)["sha256"]
+    return next((d for d in entries if d["sha256"] == digest), None)
+
+
 def evaluate(
-    examples: Sequence[Example],
+    parts: Sequence[tuple[str, Sequence[Example]]],
     *,
     model_dir: str | None,
     report_dir: str | None = None,
     record: str | None = None,
-    data_names: Sequence[str | Path] = (),
+    rows: str = "auto",
+    imdb_split: str = "test",
 ) -> dict[str, Any]:
-    """Predict every example, compute metrics, write pictures and report.md; return the metrics."""
+    """Score the rows read from each data file, as `rows` picks them (select_rows); write pictures and report.md.
+
+    `parts` are (name as given, rows read from it); returns the metrics.
+    """
     root = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     artifact = load_artifact(root)
+    selection = select_rows(parts, artifact.metrics, rows=rows, imdb_split=imdb_split)
+    for note in selection.notes:
+        tqdm.write(note, file=sys.stderr)
+    examples = selection.examples
+    if not examples:
+        raise DataError("no rows left to score")
     predictor = Predictor(artifact)
     unknown = sorted({e.label for e in examples} - set(predictor.labels))
     if unknown:
@@ -87,7 +213,8 @@ def evaluate(
     result["accuracy_by_source"] = {s: c / n for s, (c, n) in sorted(by_source.items())}
     result["truncated"] = sum(p.tokens_total > p.tokens_used for p in predictions)
     result["model_version"] = artifact.version
-    result["data"] = [fingerprint(p) for p in data_names]  # names and hashes, never this machine's paths
+    result["data"] = [describe_source(name) for name, _ in parts]  # names and hashes, never this machine's paths
+    result["rows"] = selection.report
     out = Path(report_dir) if report_dir else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     _plots(result, artifact.metrics.get("history", []), out)
@@ -160,6 +287,17 @@ def _markdown(result: dict[str, Any], metrics: dict[str, Any], path: Path) -> No
         f"- accuracy: **{result['accuracy']:.4f}**, macro F1 {result['macro_f1']:.4f}, ECE {result['ece']:.4f}",
         f"- accuracy by source: {', '.join(f'{s} {a:.4f}' for s, a in result['accuracy_by_source'].items())}",
     ]
+    held = {s: r for s, r in result.get("rows", {}).get("sources", {}).items() if r["held_out_only"]}
+    if held:
+        counts = ", ".join(f"{s} {r['scored']} of {r['read']}" for s, r in held.items())
+        lines.append(f"- the model's own training data: only the rows it held out for validation ({counts})")
+    included = [
+        s
+        for s, r in result.get("rows", {}).get("sources", {}).items()
+        if r["training_source"] and not r["held_out_only"]
+    ]
+    if included:
+        lines.append(f"- **training rows included** for {', '.join(included)}: these scores overstate accuracy")
     if "training_time_s" in metrics:
         lines.append(f"- training time: {metrics['training_time_s']} s, best epoch {metrics.get('best_epoch')}")
     lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]

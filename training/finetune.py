@@ -42,7 +42,7 @@ from training.data import (
     rows_sha256,
     source_of,
 )
-from training.splits import split_examples
+from training.splits import artifact_source, artifact_split
 
 NEW_WORD_INITS = ("unk", "random", "vectors")
 
@@ -224,16 +224,10 @@ def find_sources(metrics: dict[str, Any], search: Sequence[str | Path]) -> list[
     return found
 
 
-def _entry_source(entry: dict[str, Any]) -> str:
-    """The source name the artifact's rows of this file carried (it seeds that source's split)."""
-    name = str(entry.get("file") or "")
-    return "imdb" if name.endswith((".tar.gz", ".tgz", ".tar", "/")) else name.split(".")[0]
-
-
 def _same_rows(entry: dict[str, Any], candidates: Sequence[Path], data_rows: dict[str, str]) -> Path | None:
     """The candidate whose rows have the checksum metrics.json records for `entry`'s source, if any."""
     name = str(entry.get("file") or "")
-    source = _entry_source(entry)
+    source = artifact_source(entry)
     want = data_rows.get(source)
     if want is None:
         return None
@@ -269,15 +263,12 @@ def read_replay(
     `n` is spread evenly over the sources (reviews are not outvoted by 67k phrases); `val_max`
     caps the validation rows scored per source (0: all of them).
     """
-    settings = metrics.get("settings") or {}
-    if "val_fraction" not in settings or "seed" not in settings:
-        raise DataError("the artifact's metrics.json lacks its split settings (val_fraction, seed)")
     examples: list[Example] = []
     files = []
     for path, entry in find_sources(metrics, search):
         read = entry.get("read") or {}
         options = ReadOptions(read.get("text_column"), read.get("label_column"), read.get("label_map") or {}, True)
-        source = _entry_source(entry)  # a renamed copy still splits as the artifact's file did
+        source = artifact_source(entry)  # a renamed copy still splits as the artifact's file did
         rows = [dataclasses.replace(e, source=source) for e in read_dataset(path, options=options)]
         if strange := sorted({e.label for e in rows} - set(labels)):
             raise DataError(
@@ -286,14 +277,7 @@ def read_replay(
             )
         examples.extend(rows)
         files.append({"file": entry["file"], "sha256": entry["sha256"], "found_at": path.name})
-    train, val, split = split_examples(examples, float(settings["val_fraction"]), int(settings["seed"]))
-    expected = (metrics.get("split") or {}).get("sources") or {}
-    for source, info in split.sources.items():
-        want = expected.get(source)
-        if want is not None and want != info:
-            raise DataError(
-                f"could not reproduce the artifact's split of {source}: {info} here, {want} in its metrics.json"
-            )
+    train, val, _ = artifact_split(examples, metrics)
     rng = random.Random(seed)
     by_source: dict[str, list[Example]] = {}
     for example in train:

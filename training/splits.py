@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from training.data import Example
+from training.data import DataError, Example
 
 PHRASE_SOURCE_MAX_MEAN_WORDS = 64  # sources whose texts average more words are split at random
 MAX_PHRASE_WORDS = 120  # a text longer than this is never searched for sub-phrases (cost is quadratic)
@@ -120,3 +121,39 @@ def split_fingerprint(val: Sequence[Example]) -> str:
     for text in sorted(e.text for e in val):
         digest.update(text.encode() + b"\0")
     return digest.hexdigest()
+
+
+# --- an artifact's own split, reproduced ----------------------------------------------------------
+
+
+def artifact_source(entry: Mapping[str, Any]) -> str:
+    """The source name that the rows of one of an artifact's training files (a metrics.json "data" entry) carried.
+
+    It seeds that source's split, so a renamed copy of the file must split under this name.
+    """
+    name = str(entry.get("file") or "")
+    return "imdb" if name.endswith((".tar.gz", ".tgz", ".tar", "/")) else name.split(".")[0]
+
+
+def artifact_split(
+    examples: Sequence[Example], metrics: Mapping[str, Any]
+) -> tuple[list[Example], list[Example], SplitReport]:
+    """Split `examples` as the artifact whose metrics.json is `metrics` split its training data.
+
+    `examples` are rows of the artifact's training sources, under its source names. The split is
+    per source and seeded, so any subset of those sources splits as it did in training. Checked
+    against the split metrics.json records (per source: rows, sentences, validation rows): other
+    data under one of its source names raises DataError instead of giving another validation set.
+    """
+    settings = metrics.get("settings") or {}
+    if "val_fraction" not in settings or "seed" not in settings:
+        raise DataError("the artifact's metrics.json lacks its split settings (val_fraction, seed)")
+    train, val, split = split_examples(examples, float(settings["val_fraction"]), int(settings["seed"]))
+    expected = (metrics.get("split") or {}).get("sources") or {}
+    for source, info in split.sources.items():
+        want = expected.get(source)
+        if want is not None and want != info:
+            raise DataError(
+                f"could not reproduce the artifact's split of {source}: {info} here, {want} in its metrics.json"
+            )
+    return train, val, split
