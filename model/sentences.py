@@ -6,12 +6,20 @@ review where pysbd, pure Python, takes 50-180 ms and holds the GIL; see BENCHMAR
 spaces of the same length first, so offsets stay those of the original text and a `<br />`
 between paragraphs reads as a break. Each sentence runs from its first character to the start of
 the next one, less surrounding whitespace, so together they cover every word of the text in order.
+
+`is_mixed` is the document-level `mixed` flag (AWS Comprehend's MIXED, Azure's "mixed" document)
+read off the sentences' predictions.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from model.predictor import Prediction
 
 _TAG = re.compile(r"<[^>]{0,200}>")  # the tokenizer's tag pattern, applied to the raw text
 
@@ -50,3 +58,19 @@ def split_sentences(text: str) -> list[SentenceSpan]:
         if end > a:
             spans.append(SentenceSpan(a, end))
     return spans
+
+
+# A sentence is clearly polar at |polarity| >= 0.5: a mean human rating of 2 or more on VADER's
+# -4 .. +4 scale (polarity estimates rating / 4), or, for a model without a polarity head,
+# p(positive) and p(negative) at least 0.5 apart (0.75 / 0.25 for two labels). A weaker pair (one
+# lukewarm sentence beside a clear one) is not mixed.
+MIXED_POLARITY = 0.5
+
+
+def is_mixed(sentences: Iterable[Prediction], threshold: float = MIXED_POLARITY) -> bool:
+    """True when one sentence is clearly positive (polarity >= threshold) and another clearly
+    negative (polarity <= -threshold); a text of one sentence is never mixed."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+    polarities = [s.polarity for s in sentences]
+    return any(p >= threshold for p in polarities) and any(p <= -threshold for p in polarities)

@@ -311,11 +311,10 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
     predictor = runtime.predictor
     artifact = predictor.artifact
     return ModelInfo(
-        name=artifact.path.name,
+        name=artifact.path.resolve().name,  # never its path on the server (the start-up log names it)
         version=predictor.version,
         labels=predictor.labels,
         max_batch_items=runtime.settings.max_batch_items,
-        path=str(artifact.path),
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,
         replica=replica_name(),

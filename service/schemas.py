@@ -111,11 +111,10 @@ class BatchResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    name: str
+    name: str = Field(description="the artifact's directory name (where it lies on the server: the start-up log)")
     version: str
     labels: list[str]
     max_batch_items: int = Field(description="most texts one batch request may carry (SENTIMENT_MAX_BATCH_ITEMS)")
-    path: str
     config: dict[str, Any]
     metrics: dict[str, Any]
     replica: str = Field(description="host:pid of the process that answered (one per worker and replica)")
