@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml client/pyproject.toml requirements/lock.txt
 
 setup: $(STAMP)  ## create .venv and install the project, its dev tools and the client, at the locked versions
 
-run: $(STAMP)  ## serve the shipped model on http://127.0.0.1:8000 (SQLite log in ./data)
-	$(PY) -m service
+# `make run PORT=8123 HOST=0.0.0.0` (or `PORT=8123 make run`): they set SENTIMENT_PORT and
+# SENTIMENT_HOST for this run (the service's own settings, checked there: a bad port exits 2 and
+# names it); left out, those settings apply as they are (default 127.0.0.1:8000).
+given = $(if $($(1)),$(2)='$($(1))')
+
+run: $(STAMP)  ## serve the shipped model on http://127.0.0.1:8000 (SQLite log in ./data); PORT=, HOST= to move it
+	$(call given,HOST,SENTIMENT_HOST) $(call given,PORT,SENTIMENT_PORT) $(PY) -m service
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(PY) -m ruff check .

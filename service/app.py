@@ -44,7 +44,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = runtime.settings
         first = predictor if predictor is not None else await asyncio.to_thread(runtime.load_predictor)
-        log.info("model %s loaded from %s (runtime %s)", first.version, first.artifact.path, first.runtime)
+        log.info("model %s loaded from %s (runtime %s)", first.version, first.artifact.path.resolve(), first.runtime)
         log_engine = engine
         if log_engine is None:
             log_engine = await asyncio.to_thread(

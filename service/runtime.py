@@ -65,7 +65,11 @@ class Runtime:
 
     def announce_model(self, predictor: Predictor) -> None:
         self.metrics.model.info(
-            {"version": predictor.version, "labels": ",".join(predictor.labels), "path": str(predictor.artifact.path)}
+            {
+                "version": predictor.version,
+                "labels": ",".join(predictor.labels),
+                "name": predictor.artifact.path.resolve().name,  # /metrics is open: no path on the server
+            }
         )
 
     # -- the log ---------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""`GET /v1/model` and `/metrics` name the artifact (directory name, version), never its path on the server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+
+
+def test_the_answer_names_the_artifact_and_only_the_start_up_log_says_where_it_lies(
+    settings_for: Callable[..., Settings], tiny_artifact: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service")
+    with TestClient(create_app(settings_for())) as client:
+        answer = client.get("/v1/model")
+        metrics = client.get("/metrics").text
+    body = answer.json()
+    assert body["name"] == tiny_artifact.name == "tiny" and len(body["version"]) == 12
+    assert "path" not in body
+    where = str(tiny_artifact.resolve().parent)  # the server's folders: in neither answer
+    assert where not in answer.text and where not in metrics
+    assert 'name="tiny"' in metrics and "path=" not in metrics
+    # admins find the path in the start-up log, absolute
+    assert any(str(tiny_artifact.resolve()) in record.getMessage() for record in caplog.records)
+
+
+def test_a_relative_model_dir_still_has_its_directory_name(
+    settings_for: Callable[..., Settings], tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tiny_artifact)
+    with TestClient(create_app(settings_for(model_dir="."))) as client:
+        assert client.get("/v1/model").json()["name"] == "tiny"
