@@ -16,9 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score every row of a CSV / TSV / JSONL / Parquet file; predictions beside the input's columns",
         description=(
-            "Stream FILE in chunks, predict on every core, write the input's columns followed by label, score and "
-            "prob_<label> per label. Exit status: 0 done, 2 bad input or refused output, 130 interrupted "
-            "(continue with --resume)."
+            "Stream FILE in chunks, predict on every core, write the input's columns followed by label, score, "
+            "prob_<label> per label and polarity (signed strength in [-1, 1]). Exit status: 0 done, 2 bad input or "
+            "refused output, 130 interrupted (continue with --resume)."
         ),
     )
     score.add_argument("--in", dest="source", required=True, type=Path, metavar="FILE", help="input file")

@@ -1,4 +1,5 @@
-"""Prediction options: `explain` (token attributions) and `sentences` (per-sentence predictions).
+"""Prediction options: `explain` (token attributions) and `sentences` (per-sentence predictions and
+the document-level `mixed` flag).
 
 A request without options never comes here (the routes and the fast path answer it as before),
 so the default answer stays byte for byte what it was. Explanations are jobs of the micro-batcher
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model import Explanation
-from model.sentences import SentenceSpan, split_sentences
+from model.sentences import SentenceSpan, is_mixed, split_sentences
 from service.batcher import Outcome
 from service.errors import NotReady, RequestTimeout, ServiceError, TooLongToExplain
 from service.runtime import Runtime
@@ -73,6 +74,9 @@ def option_fields(answer: Answer) -> dict[str, Any]:
     if answer.outcome.explanation is not None:
         fields["explanation"] = explanation_document(answer.outcome.explanation)
     if answer.sentences is not None:
+        # Only here, not on every answer: the sentence pass costs 15-25% of a plain prediction even
+        # on one-sentence texts (bench/mixed_bench.py, BENCHMARKS.md "Mixed").
+        fields["mixed"] = is_mixed(o.prediction for _, o in answer.sentences)
         fields["sentences"] = [
             {
                 "start": span.start,
@@ -80,6 +84,7 @@ def option_fields(answer: Answer) -> dict[str, Any]:
                 "label": o.prediction.label,
                 "score": o.prediction.score,
                 "probabilities": o.prediction.probabilities,
+                "polarity": o.prediction.polarity,
             }
             for span, o in answer.sentences
         ]

@@ -131,6 +131,7 @@ def _sentiment(outcome: Outcome) -> dict[str, Any]:
         "label": p.label,
         "score": p.score,
         "probabilities": p.probabilities,
+        "polarity": p.polarity,
         "tokens_used": p.tokens_used,
         "tokens_total": p.tokens_total,
         "truncated": p.tokens_total > p.tokens_used,

@@ -11,7 +11,18 @@ EXPLAIN = (
     "add `explanation`: one signed weight per token toward the predicted label, with character offsets into the "
     "text as sent (texts the model reads at most SENTIMENT_MAX_EXPLAIN_TOKENS tokens of; 413 beyond)"
 )
-SENTENCES = "add `sentences`: the text split into sentences, each with offsets and its own prediction"
+SENTENCES = (
+    "add `sentences`: the text split into sentences, each with offsets and its own prediction, and `mixed`: "
+    "whether one sentence is clearly positive and another clearly negative"
+)
+POLARITY = (
+    "signed strength in [-1, 1]: the model's estimate of the mean human rating / 4 (the scale of VADER's compound "
+    "and Google's score); the artifact's polarity head, or p(positive) - p(negative) for a model without one"
+)
+MIXED = (
+    "present only when the request asked `sentences`: true when one sentence has polarity >= 0.5 and another "
+    "<= -0.5 (model/sentences.py `is_mixed`)"
+)
 
 
 # What a text must be, as the schema says it (the routes check it, `check_text`): at least one
@@ -80,16 +91,19 @@ class SentenceSentiment(BaseModel):
     label: str
     score: float
     probabilities: dict[str, float]
+    polarity: float = Field(description="the sentence's signed strength in [-1, 1], as the text's `polarity`")
 
 
 class Sentiment(BaseModel):
     label: str = Field(description="the most probable label")
     score: float = Field(description="probability of `label`")
     probabilities: dict[str, float] = Field(description="probability of each label; they sum to 1")
+    polarity: float = Field(description=POLARITY)
     tokens_used: int = Field(description="tokens the model read")
     tokens_total: int = Field(description="tokens in the text")
     truncated: bool = Field(description="true when the model read only part of the text")
     explanation: Explanation | None = Field(None, description="present only when the request asked `explain`")
+    mixed: bool | None = Field(None, description=MIXED)
     sentences: list[SentenceSentiment] | None = Field(
         None, description="present only when the request asked `sentences`; in order, covering the text"
     )

@@ -28,6 +28,7 @@ class SentencePrediction:
     label: str
     score: float
     probabilities: dict[str, float]
+    polarity: float | None = None  # as `Prediction.polarity`; None from a server too old to say
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class Prediction:
     item_index: int = 0  # position in its HTTP request (batch calls are split into several)
     explanation: Explanation | None = None  # with explain=True
     sentences: list[SentencePrediction] | None = None  # with sentences=True
+    # Signed strength in [-1, 1], the model's estimate of the mean human rating / 4; None from a
+    # server too old to say.
+    polarity: float | None = None
+    # With sentences=True: one sentence clearly positive and another clearly negative.
+    mixed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,10 @@ def _explanation(data: dict[str, Any] | None) -> Explanation | None:
 def _sentences(data: list[dict[str, Any]] | None) -> list[SentencePrediction] | None:
     if data is None:
         return None
-    return [SentencePrediction(s["start"], s["end"], s["label"], s["score"], s["probabilities"]) for s in data]
+    return [
+        SentencePrediction(s["start"], s["end"], s["label"], s["score"], s["probabilities"], s.get("polarity"))
+        for s in data
+    ]
 
 
 def prediction(data: dict[str, Any], *, model_version: str, request_id: str, item_index: int) -> Prediction:
@@ -106,6 +115,8 @@ def prediction(data: dict[str, Any], *, model_version: str, request_id: str, ite
         item_index=item_index,
         explanation=_explanation(data.get("explanation")),
         sentences=_sentences(data.get("sentences")),
+        polarity=data.get("polarity"),
+        mixed=data.get("mixed"),
     )
 
 

@@ -9,8 +9,8 @@
 
 Each actor loads the artifact once (the shipped model unless `model_dir` names one; on a cluster
 the directory must be readable on every node) and predicts whole batches in length-sorted forward
-passes. The columns added are those of `python -m model score`: `label`, `score` and
-`prob_<label>` per label (after `prefix`), and `error` with `skip_bad=True`. Ray itself is not
+passes. The columns added are those of `python -m model score`: `label`, `score`,
+`prob_<label>` per label, `polarity` (after `prefix`), and `error` with `skip_bad=True`. Ray itself is not
 imported until `score_dataset` is called: `PredictorActor` alone needs no Ray.
 """
 
@@ -57,8 +57,8 @@ class PredictorActor:
         if not self.skip_bad and any(problems):
             row = next(i for i, p in enumerate(problems) if p)
             raise ValueError(f"row {row} of a batch: {problems[row]} (pass skip_bad=True to keep such rows)")
-        probabilities = score_texts(self.predictor, [t for t, p in zip(texts, problems, strict=True) if p is None])
-        added = prediction_arrays(probabilities, labels, problems, self.prefix, self.skip_bad)
+        scores = score_texts(self.predictor, [t for t, p in zip(texts, problems, strict=True) if p is None])
+        added = prediction_arrays(scores, labels, problems, self.prefix, self.skip_bad)
         return pa.Table.from_arrays([*batch.columns, *added], schema=schema)
 
 

@@ -37,7 +37,9 @@ from service.routes import ClientDep, RuntimeDep, _predict, check_text, readyz
 from service.runtime import Runtime
 
 INPUT = "text"
-OUTPUTS = ("label", "score", "probabilities")
+# Every output by default (the protocol's rule when a request names none); `probabilities` is
+# [N, number of labels] in the labels' order, named in its `labels` parameter.
+OUTPUTS = ("label", "score", "probabilities", "polarity")
 
 
 class ModelNotFound(ServiceError):
@@ -138,7 +140,7 @@ async def _model_ready(runtime: Runtime, name: str, version: str | None) -> JSON
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata)
 async def model_metadata(runtime: RuntimeDep, client: ClientDep, name: str) -> ModelMetadata:
-    """The model's input (texts) and outputs (label, score, probabilities in the labels' order)."""
+    """The model's input (texts) and outputs (label, score, probabilities in the labels' order, polarity)."""
     return _model_metadata(runtime, name, None)
 
 
@@ -159,6 +161,7 @@ def _model_metadata(runtime: Runtime, name: str, version: str | None) -> ModelMe
             MetadataTensor(name="label", datatype="BYTES", shape=[-1]),
             MetadataTensor(name="score", datatype="FP32", shape=[-1]),
             MetadataTensor(name="probabilities", datatype="FP32", shape=[-1, len(predictor.labels)]),
+            MetadataTensor(name="polarity", datatype="FP32", shape=[-1]),
         ],
     )
 
@@ -194,7 +197,8 @@ BINARY_ANSWER: dict[int | str, dict[str, Any]] = {
     "/v2/models/{name}/infer", response_model=InferenceResponse, openapi_extra=INFER_BODY, responses=BINARY_ANSWER
 )
 async def infer(runtime: RuntimeDep, client: ClientDep, request: Request, name: str) -> Response:
-    """Classify the texts of the BYTES input `text`; outputs `label`, `score` and `probabilities`.
+    """Classify the texts of the BYTES input `text`; outputs `label`, `score`, `probabilities` and `polarity`
+    (signed strength in [-1, 1], as v1's `polarity`).
 
     Accepts JSON tensor data and the binary tensor data extension (`Inference-Header-Content-Length`).
     """
@@ -240,6 +244,7 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
             [len(texts), len(labels)],
             [[o.prediction.probabilities[label] for label in labels] for o in outcomes],
         ),
+        "polarity": ("FP32", [len(texts)], [o.prediction.polarity for o in outcomes]),
     }
     return _answer(body, wanted, request_id, outcomes[0].model_version, name, labels, values)
 
@@ -274,7 +279,7 @@ def _wanted(body: InferenceRequest) -> list[tuple[str, bool]]:
     if unknown:
         raise InvalidTensor(f"unknown output {unknown[0]!r}; this model outputs {list(OUTPUTS)}")
     repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
-    if repeated is not None:  # each output once: the answer stays at most the three outputs
+    if repeated is not None:  # each output once: the answer stays at most len(OUTPUTS) outputs
         raise InvalidTensor(f"output {repeated!r} is asked for more than once")
     return [(o.name, flag(o.parameters, "binary_data", f"output {o.name!r}", binary_default)) for o in body.outputs]
 

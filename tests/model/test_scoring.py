@@ -18,7 +18,7 @@ from model import load_predictor
 from model.__main__ import main
 from model.scoring import ScoreOptions, score_file
 from model.scoring.run import parts_dir
-from tests.conftest import synthetic_reviews
+from tests.conftest import make_artifact, synthetic_reviews
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,7 @@ def _assert_predictions(frame: pd.DataFrame, texts: list[str], artifact: Path) -
     for label in ("negative", "positive"):
         assert frame[f"prob_{label}"].tolist() == pytest.approx([p.probabilities[label] for p in expected], abs=1e-6)
     assert frame["score"].tolist() == pytest.approx([p.score for p in expected], abs=1e-6)
+    assert frame["polarity"].tolist() == pytest.approx([p.polarity for p in expected], abs=1e-6)
 
 
 @pytest.mark.parametrize("out_name", ["out.csv", "out.parquet", "out.jsonl", "out.tsv"])
@@ -63,10 +64,30 @@ def test_csv_scores_in_order_beside_own_columns(tiny_artifact: Path, tmp_path: P
         options = pacsv.ConvertOptions(column_types={"id": pa.string()})
         read = pacsv.read_csv(out, parse_options=pacsv.ParseOptions(delimiter=sep), convert_options=options)
         assert read.column("id").to_pylist() == frame["id"].tolist()
-    assert list(frame.columns) == ["id", "review", "truth", "label", "score", "prob_negative", "prob_positive"]
+    assert list(frame.columns) == [
+        *["id", "review", "truth"],
+        *["label", "score", "prob_negative", "prob_positive", "polarity"],
+    ]
     assert frame["id"].tolist() == [r["id"] for r in rows]  # order and own values kept ("00007" stays text)
     _assert_predictions(frame, [r["review"] for r in rows], tiny_artifact)
     assert not parts_dir(out).exists()
+
+
+def test_three_labels_get_a_column_each_and_the_polarity_heads_output(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path / "three", labels=["negative", "neutral", "positive"], polarity_head=True)
+    rows = _rows(9)
+    out = tmp_path / "out.parquet"
+    score_file(ScoreOptions(source=_write_csv(tmp_path / "in.csv", rows), out=out, model_dir=artifact, progress=False))
+    frame = pd.read_parquet(out)
+    added = ["label", "score", "prob_negative", "prob_neutral", "prob_positive", "polarity"]
+    assert list(frame.columns) == ["id", "review", "truth", *added]
+    expected = load_predictor(artifact).predict([r["review"] for r in rows])
+    assert frame["label"].tolist() == [p.label for p in expected]
+    assert frame["prob_neutral"].tolist() == pytest.approx([p.probabilities["neutral"] for p in expected], abs=1e-6)
+    # the head's output, not p(positive) - p(negative)
+    assert frame["polarity"].tolist() == pytest.approx([p.polarity for p in expected], abs=1e-6)
+    derived = (frame["prob_positive"] - frame["prob_negative"]).tolist()
+    assert frame["polarity"].tolist() != pytest.approx(derived, abs=1e-3)
 
 
 def test_jsonl_and_parquet_inputs_keep_their_types(tiny_artifact: Path, tmp_path: Path) -> None:

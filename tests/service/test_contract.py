@@ -18,6 +18,7 @@ def test_single_prediction_shape(client: TestClient) -> None:
         "label",
         "score",
         "probabilities",
+        "polarity",
         "tokens_used",
         "tokens_total",
         "truncated",
@@ -26,6 +27,9 @@ def test_single_prediction_shape(client: TestClient) -> None:
     }
     assert body["label"] in body["probabilities"] and body["score"] == body["probabilities"][body["label"]]
     assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-9)
+    # two labels, no polarity head: p(positive) - p(negative)
+    p = body["probabilities"]
+    assert math.isclose(body["polarity"], p["positive"] - p["negative"], abs_tol=1e-9)
     assert body["request_id"] == response.headers["x-request-id"]
     assert (body["tokens_used"], body["tokens_total"], body["truncated"]) == (4, 4, False)
 
@@ -146,7 +150,8 @@ def test_openapi_states_what_the_server_takes(settings_for: Callable[..., Settin
         (model,) = [p for p in infer["parameters"] if p["name"] == "name"]
         assert model["schema"]["enum"] == ["sentiment"]
         body = infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
-        assert body["outputs"]["anyOf"][0]["items"]["properties"]["name"]["enum"] == ["label", "score", "probabilities"]
+        outputs = body["outputs"]["anyOf"][0]["items"]["properties"]["name"]["enum"]
+        assert outputs == ["label", "score", "probabilities", "polarity"]
         assert body["inputs"]["items"]["properties"]["name"]["enum"] == ["text"]
 
 

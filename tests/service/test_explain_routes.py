@@ -33,10 +33,11 @@ def test_default_answer_is_unchanged_byte_for_byte(
         )
         batch = client.post("/v1/sentiment/batch", json={"texts": [TEXT], "explain": False}, headers=headers).content
     (p,) = load_predictor(tiny_artifact).predict([TEXT])
-    expected = {  # the answer as it was before the options existed, key order included
+    expected = {  # the answer as it was before the options existed (plus polarity), key order included
         "label": p.label,
         "score": p.score,
         "probabilities": p.probabilities,
+        "polarity": p.polarity,
         "tokens_used": p.tokens_used,
         "tokens_total": p.tokens_total,
         "truncated": False,

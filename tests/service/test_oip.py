@@ -74,12 +74,14 @@ def test_all_outputs_by_default_match_v1(client: TestClient) -> None:
     body = response.json()
     assert body["id"] == "oip-all-1"  # no id in the request: the request id
     outputs = {o["name"]: o for o in body["outputs"]}
-    assert list(outputs) == ["label", "score", "probabilities"]
+    assert list(outputs) == ["label", "score", "probabilities", "polarity"]
     v1 = v1_results(client, TEXTS)
     assert outputs["label"] == {"name": "label", "datatype": "BYTES", "shape": [3], "data": [r["label"] for r in v1]}
     assert outputs["score"]["shape"] == [3] and outputs["score"]["datatype"] == "FP32"
     assert outputs["score"]["data"] == pytest.approx([r["score"] for r in v1], abs=1e-6)
     assert outputs["probabilities"]["shape"] == [3, 2]
+    assert outputs["polarity"]["shape"] == [3] and outputs["polarity"]["datatype"] == "FP32"
+    assert outputs["polarity"]["data"] == pytest.approx([r["polarity"] for r in v1], abs=1e-6)
     assert body["model_version"] == client.get("/v1/model").json()["version"]
 
 
@@ -285,6 +287,7 @@ def test_health_metadata_and_auth(settings_for: Callable[..., Settings]) -> None
                 {"name": "label", "datatype": "BYTES", "shape": [-1]},
                 {"name": "score", "datatype": "FP32", "shape": [-1]},
                 {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]},
+                {"name": "polarity", "datatype": "FP32", "shape": [-1]},
             ],
         }
         ok = client.post("/v2/models/reviews/infer", json={"inputs": [text_input(TEXTS)]}, headers={"X-API-Key": USER})
