@@ -54,7 +54,8 @@ def test_predict_answers_as_the_http_api_does(server: ServerProcess) -> None:
     assert result.request_id == "client-single-1" and result.item_index == 0
     assert result.model_version == model.version and model.labels == list(result.probabilities)
     assert model.max_batch_items == MAX_BATCH_ITEMS
-    assert result.explanation is None and result.sentences is None
+    assert result.explanation is None and result.sentences is None and result.mixed is None
+    assert result.polarity == raw["polarity"]
 
 
 def test_predict_batch_splits_over_the_limit_and_keeps_order(server: ServerProcess) -> None:
@@ -157,4 +158,5 @@ def test_explain_and_sentences_options(server: ServerProcess) -> None:
         t.text for t in single.explanation.tokens
     ]
     assert single.sentences[0].start == 0 and single.sentences[-1].end <= len(text)
+    assert single.mixed is not None and all(s.polarity is not None for s in single.sentences)
     assert all(isinstance(r, Prediction) and r.explanation is not None and r.sentences is None for r in batch)
