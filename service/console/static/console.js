@@ -86,6 +86,24 @@ const Console = (() => {
 
   function pct(x, digits = 1) { return x === null || x === undefined ? "—" : (100 * x).toFixed(digits) + "%"; }
 
+  /* A label's colour, the same on every page and for any label set: negative red, positive green,
+     neutral grey; any other label (a user's own) one of the other colours by its place in `labels`. */
+  const LABEL_COLORS = { neg: "#cf222e", pos: "#1f883d", neu: "#6e7781" };
+  const OTHER_COLORS = ["#1f6feb", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#953800"];
+  function labelKind(name, labels) {
+    if (/neg/i.test(name)) return "neg";
+    if (/pos/i.test(name)) return "pos";
+    if (/neu/i.test(name)) return "neu";
+    return "c" + (Math.max(labels.indexOf(name), 0) % OTHER_COLORS.length);
+  }
+  function labelClass(name, labels) { return "label-" + labelKind(name, labels); }
+  function labelColor(name, labels) {
+    const kind = labelKind(name, labels);
+    return LABEL_COLORS[kind] || OTHER_COLORS[Number(kind.slice(1))];
+  }
+  /* Polarity as the answer gives it: signed, two decimals ("+0.83", "−0.41"). */
+  function signed(x) { return x === null || x === undefined ? "—" : (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(2); }
+
   /* Run `start` once a key is present, or at once when this page needs none. */
   function init({ admin, start }) {
     const needed = admin ? needsKey.admin : needsKey.prediction;
@@ -131,5 +149,5 @@ const Console = (() => {
     else signedIn();
   }
 
-  return { api, explain, fail, utc, el, show, fmt, pct, init, key, rejectKey: () => {} };
+  return { api, explain, fail, utc, el, show, fmt, pct, signed, labelClass, labelColor, init, key, rejectKey: () => {} };
 })();

@@ -8,6 +8,7 @@
   const knownVersions = new Set();
   let timer = null;
   let loading = false;
+  let modelLabels = [];
 
   const COLORS = ["#1f6feb", "#cf222e", "#1f883d", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#57606a"];
   Chart.defaults.animation = false;
@@ -16,7 +17,10 @@
 
   async function start() {
     const info = await api("/v1/model");
-    if (info.ok) addVersion(info.data.version);
+    if (info.ok) {
+      addVersion(info.data.version);
+      modelLabels = info.data.labels || [];
+    }
     document.getElementById("monitor-form").addEventListener("submit", (e) => { e.preventDefault(); load(e); });
     for (const id of ["window", "version"]) document.getElementById(id).addEventListener("change", load);
     document.getElementById("auto").addEventListener("change", schedule);
@@ -77,7 +81,7 @@
 
     const labels = Object.entries(s.labels || {});
     chart("chart-labels", "bar", labels.map(([k]) => k), [
-      { label: "predictions", data: labels.map(([, v]) => v), backgroundColor: labels.map(([k], i) => labelColor(k, i)) },
+      { label: "predictions", data: labels.map(([, v]) => v), backgroundColor: labels.map(([k]) => labelColor(k)) },
     ], { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } });
 
     histogram("chart-scores", s.score_histogram, "predictions", COLORS[4], 2);
@@ -192,7 +196,8 @@
     charts[id] = new Chart(document.getElementById(id), { type, data: { labels, datasets }, options });
   }
 
-  function labelColor(name, i) { return /neg/i.test(name) ? COLORS[1] : /pos/i.test(name) ? COLORS[2] : COLORS[i % COLORS.length]; }
+  /* The model's label order, so a label keeps its colour in every window (and matches Try and Review). */
+  function labelColor(name) { return Console.labelColor(name, modelLabels); }
 
   function tick(t, intervalS) {
     const iso = new Date(t).toISOString();

@@ -88,7 +88,7 @@
       " at " + utc(result.data.updated_at);
   }
 
-  function labelClass(name) { return /neg/i.test(name) ? "neg" : /pos/i.test(name) ? "pos" : "c" + Math.max(labels.indexOf(name), 0); }
+  function labelClass(name) { return Console.labelClass(name, labels).slice("label-".length); }
 
   Console.init({ admin: true, start });
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { api, el, show, fmt, pct, utc, fail } = Console;
+  const { api, el, show, fmt, pct, signed, utc, fail } = Console;
   let labels = [];
 
   async function start() {
@@ -47,7 +47,10 @@
     const badge = document.getElementById("label");
     badge.textContent = r.label;
     badge.className = "badge label-" + labelClass(r.label);
-    document.getElementById("score").textContent = "probability " + pct(r.score, 1);
+    document.getElementById("score").textContent = "probability " + pct(r.score, 1) +
+      (r.polarity === undefined ? "" : " · polarity " + signed(r.polarity));
+    const mixed = document.getElementById("mixed");
+    mixed.hidden = !r.mixed;
     const bars = document.getElementById("probabilities");
     bars.replaceChildren();
     for (const [name, p] of Object.entries(r.probabilities)) {
@@ -72,10 +75,7 @@
     addHistory(text, r);
   }
 
-  function labelClass(name) {
-    const i = labels.indexOf(name);
-    return /neg/i.test(name) ? "neg" : /pos/i.test(name) ? "pos" : "c" + Math.max(i, 0);
-  }
+  function labelClass(name) { return Console.labelClass(name, labels).slice("label-".length); }
 
   /* Each token as a span at its offsets in the original text, shaded by its signed weight. */
   function renderExplanation(text, label, explanation) {
@@ -105,6 +105,7 @@
     for (const s of sentences) {
       list.append(el("li", { class: "sentence" },
         el("span", { class: "badge small label-" + labelClass(s.label), text: s.label + " " + pct(s.score, 0) }),
+        s.polarity === undefined ? "" : el("span", { class: "muted small mono", text: " " + signed(s.polarity) }),
         " ", text.slice(s.start, s.end)));
     }
   }
