@@ -183,17 +183,20 @@ class Predictor:
             logits = raw[:, :n_labels] - raw[:, :n_labels].max(axis=1, keepdims=True)
             exp = np.exp(logits)
             out[chunk, :n_labels] = exp / exp.sum(axis=1, keepdims=True)
-            out[chunk, n_labels] = raw[:, n_labels] if config.polarity_head else self._polarity(out[chunk, :n_labels])
+            out[chunk, n_labels] = (
+                raw[:, n_labels] if config.polarity_head else derived_polarity(out[chunk, :n_labels], config.labels)
+            )
         return out
 
-    def _polarity(self, probabilities: np.ndarray) -> np.ndarray:
-        """p(positive) - p(negative) per row; a label set without them adds nothing for the missing one."""
-        labels = self.artifact.config.labels
-        polarity = np.zeros(len(probabilities))
-        for name, sign in (("positive", 1.0), ("negative", -1.0)):
-            if name in labels:
-                polarity += sign * probabilities[:, labels.index(name)]
-        return polarity
+
+def derived_polarity(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Polarity without a head: p(positive) - p(negative) per row of (N, labels) probabilities; a
+    label set without one of them adds nothing for it (all zeros for labels of another kind)."""
+    polarity = np.zeros(len(probabilities))
+    for name, sign in (("positive", 1.0), ("negative", -1.0)):
+        if name in labels:
+            polarity += sign * probabilities[:, list(labels).index(name)]
+    return polarity
 
 
 # ids (B, T), lengths (B,) -> logits (B, L), and the polarity head's output as column L when there is one

@@ -88,6 +88,20 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip and count bad rows instead of stopping at the first"
     )
+    parser.add_argument(
+        "--rating-column",
+        help="graded rows: column/key holding a signed human rating (default: mean_rating or rating, "
+        "when no label column is present); the label comes from rating / --rating-scale and --neutral-band",
+    )
+    parser.add_argument(
+        "--rating-scale", type=float, default=4.0, help="ratings run from -scale to +scale (VADER's corpora: 4)"
+    )
+    parser.add_argument(
+        "--neutral-band",
+        type=float,
+        default=0.05,
+        help="|rating / scale| below this is neutral (Hutto & Gilbert 2014)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
         dest="replay_distill",
         action="store_false",
         help="replayed rows learn their labels only, not also the artifact's own answers (learning without forgetting)",
+    )
+    train.add_argument(
+        "--polarity-head",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="a second head trained on the graded rows' ratings, answering `polarity` in [-1, 1] "
+        "(auto: when some rows are graded; without one, polarity is p(positive) - p(negative))",
+    )
+    train.add_argument(
+        "--polarity-weight", type=float, default=1.0, help="weight of the polarity head's squared error"
+    )
+    train.add_argument(
+        "--label-weights",
+        choices=["none", "balanced"],
+        default="none",
+        help="balanced: weight the cross-entropy by inverse label frequency",
     )
     train.add_argument(
         "--no-calibrate",
@@ -386,7 +416,17 @@ def _add_teacher_parsers(commands: argparse._SubParsersAction) -> None:  # type:
 
 def _read_parts(args: argparse.Namespace, split: str) -> tuple[list[tuple[str, list[Example]]], ReadOptions]:
     """Each --data as given, with the rows read from it."""
-    options = ReadOptions(args.text_column, args.label_column, args.label_map, args.skip_bad)
+    options = ReadOptions(
+        args.text_column,
+        args.label_column,
+        args.label_map,
+        args.skip_bad,
+        rating_column=args.rating_column,
+        rating_scale=args.rating_scale,
+        neutral_band=args.neutral_band,
+    )
+    if args.rating_scale <= 0 or not 0 <= args.neutral_band < 1:
+        raise DataError("--rating-scale must be positive and --neutral-band in [0, 1)")
     parts = [(path, read_dataset(path, split=split, options=options)) for path in args.data]
     if options.skipped:
         print(f"skipped {len(options.skipped)} bad rows; first: {options.skipped[0]}", file=sys.stderr)
@@ -480,6 +520,9 @@ def _train(args: argparse.Namespace) -> int:
         replay_from=tuple(args.replay_from or DEFAULT_REPLAY_FROM),
         replay_val_max=args.replay_val_max,
         replay_distill=args.replay_distill,
+        polarity_head=args.polarity_head,
+        polarity_weight=args.polarity_weight,
+        label_weights=args.label_weights,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,
@@ -490,7 +533,14 @@ def _train(args: argparse.Namespace) -> int:
             "head_tokens": args.head_tokens,
         },
     )
-    read = {"label_map": args.label_map, "text_column": args.text_column, "label_column": args.label_column}
+    read = {
+        "label_map": args.label_map,
+        "text_column": args.text_column,
+        "label_column": args.label_column,
+        "rating_column": args.rating_column,
+        "rating_scale": args.rating_scale if args.rating_scale != 4.0 else None,
+        "neutral_band": args.neutral_band if args.neutral_band != 0.05 else None,
+    }
     metrics = train(examples, args.out, settings, data_names=args.data, data_read=read)
     if "version" not in metrics:  # a torchrun process other than rank 0: rank 0 reports
         return 0

@@ -1,18 +1,30 @@
-"""Dataset readers: the aclImdb layout (tarball or folder), CSV, TSV and JSONL."""
+"""Dataset readers: the aclImdb layout (tarball or folder), CSV, TSV and JSONL.
+
+Rows are labelled (a label column) or graded (a rating column, e.g. the VADER corpora's
+`mean_rating` on -4 .. +4): a graded row's label comes from its rating (rating / scale at or above
+`neutral_band`: positive, at or below -`neutral_band`: negative, else neutral, as Hutto & Gilbert
+2014 class them) and it also keeps the rating / scale as its polarity target. A `domain` column
+names a sub-source ("vader_icwsm2014_train:tweets"), so splits and metrics go per domain.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
+import math
 import re
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")  # tried in order when none is named
 LABEL_COLUMNS = ("label", "sentiment", "polarity")
+RATING_COLUMNS = ("mean_rating", "rating")  # graded rows, tried when no label column is present
+DOMAIN_COLUMNS = ("domain",)  # a sub-source of the file: split and reported on its own
 IMDB_LABELS = {"pos": "positive", "neg": "negative"}
 DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # sqlite:///..., postgresql+psycopg://...
 _IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/[^/]+\.txt$")
@@ -26,7 +38,40 @@ class DataError(Exception):
 class Example:
     text: str
     label: str
-    source: str  # short dataset name, for per-source metrics ("imdb", "sst2_train", ...)
+    source: str  # short dataset name, for per-source metrics ("imdb", "sst2_train", "vader:tweets")
+    target: float | None = None  # graded rows: the human rating / scale in [-1, 1] (polarity target)
+
+
+def file_source(source: str) -> str:
+    """The file part of a source name: "vader_icwsm2014_train:tweets" -> "vader_icwsm2014_train"."""
+    return source.split(":", 1)[0]
+
+
+def renamed(example: Example, name: str) -> Example:
+    """`example` under the file source `name`, its domain kept ("a:tweets" as "b" -> "b:tweets")."""
+    return dataclasses.replace(example, source=name + example.source[len(file_source(example.source)) :])
+
+
+def recorded_options(read: Mapping[str, Any]) -> ReadOptions:
+    """Read options as metrics.json records them beside a training file ("read"), bad rows skipped."""
+    return ReadOptions(
+        read.get("text_column"),
+        read.get("label_column"),
+        read.get("label_map") or {},
+        True,
+        rating_column=read.get("rating_column"),
+        rating_scale=float(read.get("rating_scale") or 4.0),
+        neutral_band=float(read.get("neutral_band") or 0.05),
+    )
+
+
+def label_for_rating(polarity: float, neutral_band: float) -> str:
+    """negative / neutral / positive for a rating / scale (Hutto & Gilbert 2014: band 0.05)."""
+    if polarity >= neutral_band:
+        return "positive"
+    if polarity <= -neutral_band:
+        return "negative"
+    return "neutral"
 
 
 @dataclass
@@ -37,6 +82,9 @@ class ReadOptions:
     skip_bad: bool = False  # count and skip bad rows instead of stopping at the first one
     skipped: list[str] = field(default_factory=list)  # "file:line: reason" of each skipped row
     notes: list[str] = field(default_factory=list)  # what a reader left out on purpose (e.g. unlogged texts)
+    rating_column: str | None = None  # graded rows; None: the first of RATING_COLUMNS when no label column
+    rating_scale: float = 4.0  # ratings run from -scale to +scale (VADER's corpora: -4 .. +4)
+    neutral_band: float = 0.05  # |rating / scale| below this is neutral
 
 
 def is_database_url(value: str) -> bool:
@@ -132,12 +180,33 @@ def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
 
 
 def _row(
-    path: Path, line: int, raw: Mapping[str, object], text_col: str, label_col: str, options: ReadOptions
+    path: Path,
+    line: int,
+    raw: Mapping[str, object],
+    text_col: str,
+    label_col: str,
+    options: ReadOptions,
+    *,
+    graded: bool = False,
+    domain_col: str | None = None,
 ) -> Example | None:
     text, label = raw.get(text_col), raw.get(label_col)
     problem = None
+    source = _source(path)
+    if domain_col is not None and isinstance(raw.get(domain_col), str) and str(raw[domain_col]).strip():
+        source = f"{source}:{str(raw[domain_col]).strip()}"
     if not isinstance(text, str) or not text.strip():
         problem = f"empty or missing text in column {text_col!r}"
+    elif graded:
+        rating = _number(label)
+        if rating is None:
+            problem = f"rating {label!r} in column {label_col!r} is not a finite number"
+        elif abs(rating) > options.rating_scale:
+            scale = f"{options.rating_scale:g}"
+            problem = f"rating {rating} in column {label_col!r} lies outside -{scale} .. +{scale} (--rating-scale)"
+        else:
+            polarity = rating / options.rating_scale
+            return Example(text, label_for_rating(polarity, options.neutral_band), source, polarity)
     elif label is None or isinstance(label, (dict, list)) or str(label).strip() == "":
         problem = f"empty or missing label in column {label_col!r}"
     else:
@@ -148,12 +217,46 @@ def _row(
             else:
                 name = options.label_map[name]
         if problem is None:
-            return Example(text, name, _source(path))
+            return Example(text, name, source)
     where = f"{path}:{line}: {problem}"
     if not options.skip_bad:
         raise DataError(where + " (pass --skip-bad to skip such rows)")
     options.skipped.append(where)
     return None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _columns(columns: Sequence[str], options: ReadOptions, path: Path) -> tuple[str, bool, str | None]:
+    """The label (or rating) column, whether rows are graded, and the domain column if any."""
+    domain = next((c for c in DOMAIN_COLUMNS if c in columns), None)
+    if options.rating_column is not None:
+        return _pick(columns, options.rating_column, (), "rating", path), True, domain
+    if options.label_column is None and not any(c in columns for c in LABEL_COLUMNS):
+        rating = next((c for c in RATING_COLUMNS if c in columns), None)
+        if rating is not None:
+            return rating, True, domain
+    return _pick(columns, options.label_column, LABEL_COLUMNS, "label", path), False, domain
+
+
+def _jsonl_columns(raw: Mapping[str, object], options: ReadOptions) -> tuple[str, bool, str | None]:
+    """As `_columns`, per JSON line; a missing column is that line's problem, not the file's."""
+    domain = next((c for c in DOMAIN_COLUMNS if c in raw), None)
+    if options.rating_column is not None:
+        return options.rating_column, True, domain
+    label = options.label_column or next((c for c in LABEL_COLUMNS if c in raw), None)
+    if label is not None:
+        return label, False, domain
+    rating = next((c for c in RATING_COLUMNS if c in raw), None)
+    return (rating, True, domain) if rating is not None else ("label", False, domain)
 
 
 def _read_delimited(path: Path, delimiter: str, options: ReadOptions) -> Iterator[Example]:
@@ -166,11 +269,12 @@ def _read_delimited(path: Path, delimiter: str, options: ReadOptions) -> Iterato
             if not columns:
                 raise DataError(f"{path}: empty file (a header line names the columns)")
             text_col = _pick(columns, options.text_column, TEXT_COLUMNS, "text", path)
-            label_col = _pick(columns, options.label_column, LABEL_COLUMNS, "label", path)
+            label_col, graded, domain_col = _columns(columns, options, path)
             for raw in reader:
                 line = reader.line_num
                 # A row with more fields than the header is refused like one with an empty text.
-                example = _row(path, line, {} if None in raw else raw, text_col, label_col, options)
+                row = {} if None in raw else raw
+                example = _row(path, line, row, text_col, label_col, options, graded=graded, domain_col=domain_col)
                 if example is not None:
                     yield example
     except UnicodeDecodeError as exc:
@@ -196,8 +300,8 @@ def _read_jsonl(path: Path, options: ReadOptions) -> Iterator[Example]:
                 if not isinstance(raw, dict):
                     raw = {}
                 text_col = options.text_column or next((c for c in TEXT_COLUMNS if c in raw), "text")
-                label_col = options.label_column or next((c for c in LABEL_COLUMNS if c in raw), "label")
-                example = _row(path, line, raw, text_col, label_col, options)
+                label_col, graded, domain_col = _jsonl_columns(raw, options)
+                example = _row(path, line, raw, text_col, label_col, options, graded=graded, domain_col=domain_col)
                 if example is not None:
                     yield example
     except UnicodeDecodeError as exc:
@@ -243,7 +347,8 @@ def rows_sha256(examples: Sequence[Example]) -> dict[str, str]:
     """
     by_source: dict[str, list[str]] = {}
     for example in examples:
-        by_source.setdefault(example.source, []).append(f"{example.label}\t{example.text}")
+        row = f"{example.label}\t{example.text}" if example.target is None else f"{example.target!r}\t{example.text}"
+        by_source.setdefault(file_source(example.source), []).append(row)
     digests = {}
     for source, rows in sorted(by_source.items()):
         digest = hashlib.sha256()

@@ -172,6 +172,7 @@ def distill_loss(
     alpha: float,
     kind: str = "mse",
     temperature: float = 1.0,
+    label_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over the batch of each row's loss.
 
@@ -179,10 +180,11 @@ def distill_loss(
     A row with both: (1 - alpha) * cross-entropy + alpha * distillation; with one of them: that one.
     Distillation is Tang et al.'s MSE between logit vectors, or KL(teacher || student) at
     `temperature`, scaled by T^2 so its gradients keep their size (Hinton et al. 2015).
+    `label_weight` (one per label) scales each row's cross-entropy by its label's weight.
     """
     has_hard = target >= 0
     has_soft = ~torch.isnan(teacher).any(-1)
-    ce = torch.nn.functional.cross_entropy(student, target.clamp(min=0), reduction="none")
+    ce = torch.nn.functional.cross_entropy(student, target.clamp(min=0), weight=label_weight, reduction="none")
     safe_teacher = torch.nan_to_num(teacher)
     if kind == "mse":
         soft = ((student - safe_teacher) ** 2).mean(-1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -20,10 +19,12 @@ from training.data import (
     Example,
     describe_source,
     detect_format,
+    file_source,
     fingerprint,
     is_database_url,
     rows_sha256,
 )
+from training.data import renamed as rename
 from training.splits import artifact_source, artifact_split
 
 ECE_BINS = 15
@@ -103,7 +104,7 @@ def select_rows(
         shown = name if is_database_url(name) else Path(name).name
         by_source: dict[str, list[Example]] = {}
         for example in part:
-            by_source.setdefault(example.source, []).append(example)
+            by_source.setdefault(file_source(example.source), []).append(example)
         for source, group in by_source.items():
             trained = known.get(rows_sha256(group)[source])
             if trained is None:
@@ -129,7 +130,7 @@ def select_rows(
                     report["sources"][source] = _info(len(group), len(group), trained_on=None, held_out=False)
                 selected.extend(group)
                 continue
-            renamed = [dataclasses.replace(e, source=trained) for e in group]
+            renamed = [rename(e, trained) for e in group]
             if rows == "all":
                 notes.append(
                     f"{shown}: the artifact's training data ({trained}); --rows all scores all {len(group)} rows, "

@@ -34,11 +34,12 @@ from model.tokenizer import PAD, UNK, UNK_ID
 from training.data import (
     DataError,
     Example,
-    ReadOptions,
     detect_format,
     file_sha256,
     fingerprint,
     read_dataset,
+    recorded_options,
+    renamed,
     rows_sha256,
     source_of,
 )
@@ -81,15 +82,21 @@ def start_from(
     new_word_init: str,
     vectors: str | Path | None,
     seed: int,
+    polarity_head: bool = False,
 ) -> Start:
-    """Load the artifact at `directory` and build the network a fine-tuning run starts from."""
+    """Load the artifact at `directory` and build the network a fine-tuning run starts from.
+
+    `polarity_head` adds one when the artifact has none (it starts at random, like a new label's row).
+    """
     if new_word_init not in NEW_WORD_INITS:
         raise ValueError(f"new word init must be one of {', '.join(NEW_WORD_INITS)}, not {new_word_init!r}")
     artifact = load_artifact(directory)
     base = artifact.config
     vocab = grow_vocab(artifact.vocab, tokenized, min_freq=min_freq, max_new=max_new_words)
     all_labels = list(base.labels) + sorted(set(labels) - set(base.labels))
-    config = dataclasses.replace(base, vocab_size=len(vocab), labels=all_labels)
+    config = dataclasses.replace(
+        base, vocab_size=len(vocab), labels=all_labels, polarity_head=base.polarity_head or polarity_head
+    )
     network = BiLSTMClassifier(config)
     old = artifact.network.state_dict()
     new_state = network.state_dict()
@@ -121,6 +128,7 @@ def start_from(
         "vocab_size": len(artifact.vocab),
         "new_words": len(vocab) - len(artifact.vocab),
         "new_word_init": new_word_init,
+        "polarity_head_added": config.polarity_head and not base.polarity_head,
     }
     return Start(network, vocab, report, list(base.labels), artifact.metrics)
 
@@ -238,8 +246,7 @@ def _same_rows(entry: dict[str, Any], candidates: Sequence[Path], data_rows: dic
             continue
         if not (path.name == name or (source == "imdb" and imdb)):
             continue
-        read = entry.get("read") or {}
-        options = ReadOptions(read.get("text_column"), read.get("label_column"), read.get("label_map") or {}, True)
+        options = recorded_options(entry.get("read") or {})
         try:
             rows = read_dataset(path, options=options)
         except DataError:
@@ -266,10 +273,9 @@ def read_replay(
     examples: list[Example] = []
     files = []
     for path, entry in find_sources(metrics, search):
-        read = entry.get("read") or {}
-        options = ReadOptions(read.get("text_column"), read.get("label_column"), read.get("label_map") or {}, True)
+        options = recorded_options(entry.get("read") or {})
         source = artifact_source(entry)  # a renamed copy still splits as the artifact's file did
-        rows = [dataclasses.replace(e, source=source) for e in read_dataset(path, options=options)]
+        rows = [renamed(e, source) for e in read_dataset(path, options=options)]
         if strange := sorted({e.label for e in rows} - set(labels)):
             raise DataError(
                 f"{path}: labels {strange} are not the artifact's {list(labels)}; its metrics.json does not "

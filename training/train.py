@@ -19,11 +19,13 @@ from torch import nn
 from tqdm import tqdm
 
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
+from model.predictor import derived_polarity
 from model.tokenizer import PAD_ID, UNK_ID
 from training import distributed
 from training.data import Example, describe_source, fingerprint, rows_sha256
 from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
 from training.finetune import Replay, Start, read_replay, start_from
+from training.graded import macro_f1, pearson
 from training.splits import split_examples, split_fingerprint
 from training.vectors import load_lstms, load_vectors
 
@@ -65,6 +67,9 @@ class TrainSettings:
     replay_from: tuple[str, ...] = ()  # files and folders to find its training files in, by SHA-256
     replay_val_max: int = 0  # original validation rows scored per source (0: all)
     replay_distill: bool = True  # replayed rows also learn the artifact's own logits (KL at `temperature`)
+    polarity_head: str = "auto"  # "auto": a polarity head when some rows are graded (a rating); "on", "off"
+    polarity_weight: float = 1.0  # weight of the polarity head's squared error beside the cross-entropy
+    label_weights: str = "none"  # "balanced": cross-entropy weighted by inverse label frequency (small neutral class)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Encoded:
     ids: list[list[int]]
     labels: list[int]
     sources: list[str]
+    targets: list[float] = field(default_factory=list)  # polarity target per row, NaN where ungraded
 
 
 def truncate(tokens: list[str], config: ModelConfig) -> list[str]:
@@ -87,6 +93,7 @@ def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Voca
         ids=[vocab.encode(truncate(t, config)) or [UNK_ID] for t in tokens],
         labels=[index[e.label] for e in examples],
         sources=[e.source for e in examples],
+        targets=[math.nan if e.target is None else e.target for e in examples],
     )
 
 
@@ -127,6 +134,21 @@ def collate(data: Encoded, group: list[int]) -> tuple[torch.Tensor, torch.Tensor
     return *pad(data.ids, group), torch.tensor([data.labels[i] for i in group])
 
 
+def group_targets(data: Encoded, group: list[int]) -> torch.Tensor:
+    """The rows' polarity targets (NaN where a row has none)."""
+    if not data.targets:
+        return torch.full((len(group),), math.nan)
+    return torch.tensor([data.targets[i] for i in group], dtype=torch.float32)
+
+
+def polarity_loss(polarity: torch.Tensor | None, targets: torch.Tensor) -> torch.Tensor | None:
+    """Mean squared error of the polarity head over the graded rows of a batch (None: nothing to learn)."""
+    graded = ~torch.isnan(targets)
+    if polarity is None or not bool(graded.any()):
+        return None
+    return nn.functional.mse_loss(polarity[graded], targets[graded])
+
+
 def warmup_cosine(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -143,32 +165,58 @@ def warmup_cosine(
 
 
 def evaluate_encoded(
-    network: nn.Module, data: Encoded, batch_size: int, limit: int | None = None, device: torch.device | str = "cpu"
+    network: BiLSTMClassifier,
+    data: Encoded,
+    batch_size: int,
+    limit: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Return loss, accuracy and per-source accuracy on `data`."""
     network.eval()
     loss_sum, correct, count = 0.0, 0, 0
     per_source: dict[str, list[int]] = {}
+    graded: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}  # polarity, target, predicted, label
+    labels_of = list(network.config.labels)
     with torch.inference_mode():
         for n, group in enumerate(batches(data.ids, batch_size * 2, None)):
             if limit is not None and n >= limit:
                 break
             ids, lengths, labels = (t.to(device) for t in collate(data, group))
-            logits = network(ids, lengths)
+            logits, polarity = network.outputs(ids, lengths)
             loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-            hits = (logits.argmax(-1) == labels).tolist()
+            predicted = logits.argmax(-1)
+            hits = (predicted == labels).tolist()
             correct += sum(hits)
             count += len(group)
-            for i, hit in zip(group, hits, strict=True):
+            if polarity is None:
+                polarity = torch.from_numpy(derived_polarity(logits.double().softmax(-1).cpu().numpy(), labels_of))
+            targets = group_targets(data, group).tolist()
+            for k, (i, hit) in enumerate(zip(group, hits, strict=True)):
                 per_source.setdefault(data.sources[i], [0, 0])
                 per_source[data.sources[i]][0] += hit
                 per_source[data.sources[i]][1] += 1
-    return {
+                if not math.isnan(targets[k]):
+                    row = graded.setdefault(data.sources[i], ([], [], [], []))
+                    row[0].append(float(polarity[k]))
+                    row[1].append(targets[k])
+                    row[2].append(int(predicted[k]))
+                    row[3].append(data.labels[i])
+    result: dict[str, Any] = {
         "loss": loss_sum / max(count, 1),
         "accuracy": correct / max(count, 1),
         "examples": count,
         "accuracy_by_source": {s: c / n for s, (c, n) in sorted(per_source.items())},
     }
+    if graded:
+        result["graded_by_source"] = {
+            s: {
+                "pearson_r": pearson(p, t),
+                "macro_f1": macro_f1([labels_of[i] for i in pr], [labels_of[i] for i in a], labels_of),
+                "examples": len(t),
+            }
+            for s, (p, t, pr, a) in sorted(graded.items())
+        }
+    return result
 
 
 def git_revision() -> str | None:
@@ -215,6 +263,16 @@ def train(
         raise ValueError("--init-from and --transfer cannot be combined (fine-tune first, or distil from scratch)")
     if settings.tie_break not in ("loss", "later"):
         raise ValueError(f"tie break must be 'loss' or 'later', not {settings.tie_break!r}")
+    if settings.polarity_head not in ("auto", "on", "off"):
+        raise ValueError(f"polarity head must be auto, on or off, not {settings.polarity_head!r}")
+    if settings.label_weights not in ("none", "balanced"):
+        raise ValueError(f"label weights must be none or balanced, not {settings.label_weights!r}")
+    graded_rows = sum(1 for e in examples if e.target is not None)
+    with_polarity = settings.polarity_head == "on" or (settings.polarity_head == "auto" and graded_rows > 0)
+    if with_polarity and not graded_rows:
+        raise ValueError("--polarity-head on needs graded rows (a rating column) to learn from")
+    if with_polarity and ranks.enabled:
+        raise ValueError("a polarity head is not trained under torchrun yet: train it in one process")
     train_set, val_set, split = split_examples(examples, settings.val_fraction, settings.seed)
     if not val_set:
         raise ValueError("too few examples to carve out a validation split")
@@ -240,6 +298,7 @@ def train(
             new_word_init=settings.new_word_init,
             vectors=settings.init_vectors,
             seed=init_seed,
+            polarity_head=with_polarity,
         )
         network, vocab = start.network, start.vocab
         config = network.config
@@ -265,7 +324,7 @@ def train(
             say(f"replay: {replay.report['rows_by_source']} mixed in", file=sys.stderr)
     else:
         vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
-        config = ModelConfig(vocab_size=len(vocab), labels=labels, **settings.model)
+        config = ModelConfig(vocab_size=len(vocab), labels=labels, **{"polarity_head": with_polarity, **settings.model})
         network = BiLSTMClassifier(config)
     if settings.init_vectors and start is None:
         found = load_vectors(settings.init_vectors, vocab, network.embedding.weight.data)
@@ -297,12 +356,15 @@ def train(
         soft = _own_logits(network, train_data, len(train_data.ids) - len(replay.train), settings.batch_size, device)
         loss_kind = "kl"
 
+    label_weight = (
+        _label_weights(train_data, len(config.labels)).to(device) if settings.label_weights == "balanced" else None
+    )
     rng = random.Random(init_seed)
     steps_per_epoch = math.ceil(len(train_data.ids) / settings.batch_size)
     total_steps = 1 if settings.dry_run else steps_per_epoch * settings.epochs
     # fused: one kernel for all parameters, 5x faster than the loop over tensors here (dense 40k-row embedding)
-    head = list(network.output.parameters())
-    encoder = [p for n, p in network.named_parameters() if not n.startswith("output.")]
+    head = [p for n, p in network.named_parameters() if n.startswith(("output.", "polarity."))]
+    encoder = [p for n, p in network.named_parameters() if not n.startswith(("output.", "polarity."))]
     optimizer = torch.optim.AdamW(
         [{"params": encoder, "lr": settings.lr * settings.encoder_lr_scale}, {"params": head, "lr": settings.lr}],
         weight_decay=settings.weight_decay,
@@ -325,7 +387,11 @@ def train(
         for whole in bar:
             group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
-            logits = stepper(ids, lengths)
+            polarity = None
+            if network.polarity is not None:  # one process (checked above): the network itself
+                logits, polarity = network.outputs(ids, lengths)
+            else:
+                logits = stepper(ids, lengths)
             if soft is not None:
                 teacher = soft[group].to(device)
                 mean = distill_loss(
@@ -335,16 +401,19 @@ def train(
                     alpha=settings.distill_alpha,
                     kind=loss_kind,
                     temperature=settings.temperature,
+                    label_weight=label_weight,
                 )
                 share = mean * len(group)
                 loss = share * ranks.world / len(whole) if ranks.enabled else mean
             elif ranks.enabled:
                 # DDP averages gradients over the processes: scale so that the average is the
                 # mean loss over the whole batch, whatever the sizes of the shares.
-                share = nn.functional.cross_entropy(logits, target, reduction="sum")
+                share = nn.functional.cross_entropy(logits, target, weight=label_weight, reduction="sum")
                 loss = share * ranks.world / len(whole)
             else:
-                loss = nn.functional.cross_entropy(logits, target)
+                loss = nn.functional.cross_entropy(logits, target, weight=label_weight)
+            if (extra := polarity_loss(polarity, group_targets(train_data, group).to(device))) is not None:
+                loss = loss + settings.polarity_weight * extra
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(network.parameters(), settings.clip)
@@ -380,13 +449,15 @@ def train(
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
             "val_accuracy_by_source": val["accuracy_by_source"],
+            "val_graded_by_source": val.get("graded_by_source"),
             "elapsed_s": round(time.monotonic() - started, 1),
             "train_s": round(train_s, 1),  # this epoch's training steps, without validation
         }
         history.append(record)
         tqdm.write(
             f"epoch {epoch}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
-            f"val loss {val['loss']:.4f} acc {val['accuracy']:.4f} {val['accuracy_by_source']}",
+            f"val loss {val['loss']:.4f} acc {val['accuracy']:.4f} {val['accuracy_by_source']}"
+            + (f" | graded {_graded_line(val['graded_by_source'])}" if val.get("graded_by_source") else ""),
             file=sys.stderr,
         )
         snapshots = (
@@ -394,8 +465,11 @@ def train(
             if settings.average_last > 1
             else []
         )
-        # Select on the mean of per-source accuracies, so 67k short phrases do not outvote 25k reviews.
-        score = sum(val["accuracy_by_source"].values()) / len(val["accuracy_by_source"])
+        # Select on the mean of per-source accuracies (macro-F1 for graded sources), so 67k short
+        # phrases do not outvote 25k reviews.
+        graded = val.get("graded_by_source") or {}
+        per_source = {s: graded[s]["macro_f1"] if s in graded else a for s, a in val["accuracy_by_source"].items()}
+        score = sum(per_source.values()) / len(per_source)
         record["val_selection_score"] = score
         if is_better(score, val["loss"], best_acc, best_loss, settings.tie_break):
             best_acc, best_loss, best_epoch, stale = score, val["loss"], epoch, 0
@@ -506,6 +580,7 @@ def _add_transfer(
         data.ids.append(vocab.encode(tokens) or [UNK_ID])
         data.labels.append(-1)
         data.sources.append(f"transfer:{rows[i].kind}")
+        data.targets.append(math.nan)
         soft_rows.append(logits[i])
     info = {
         "transfer": {"file": Path(settings.transfer).name, "sha256": manifest["sha256"], "rows": manifest["rows"]},  # type: ignore[arg-type]
@@ -549,12 +624,28 @@ def is_better(score: float, loss: float, best_score: float, best_loss: float, ti
     return tie_break == "later" or loss < best_loss
 
 
-def selection_score(correct: torch.Tensor, sources: Sequence[str]) -> float:
-    """Mean of per-source accuracies (so 67k short phrases do not outvote 25k reviews)."""
-    by_source: dict[str, list[bool]] = {}
-    for hit, source in zip(correct.tolist(), sources, strict=True):
-        by_source.setdefault(source, []).append(hit)
-    return sum(sum(h) / len(h) for h in by_source.values()) / len(by_source)
+def selection_score(
+    predicted: torch.Tensor, labels: torch.Tensor, sources: Sequence[str], graded: set[str] | None = None
+) -> float:
+    """Mean over sources (so 67k short phrases do not outvote 25k reviews) of each one's accuracy, or
+    of its macro-F1 for graded sources (`graded`), where a small neutral class would vanish under accuracy."""
+    by_source: dict[str, tuple[list[int], list[int]]] = {}
+    for p, a, source in zip(predicted.tolist(), labels.tolist(), sources, strict=True):
+        rows = by_source.setdefault(source, ([], []))
+        rows[0].append(p)
+        rows[1].append(a)
+    scores = []
+    for source, (p, a) in by_source.items():
+        if graded and source in graded:
+            scores.append(macro_f1(p, a, sorted(set(a) | set(p))))
+        else:
+            scores.append(sum(x == y for x, y in zip(p, a, strict=True)) / len(a))
+    return sum(scores) / len(scores)
+
+
+def graded_sources(data: Encoded) -> set[str]:
+    """Sources with graded rows (a polarity target)."""
+    return {s for s, t in zip(data.sources, data.targets, strict=True) if not math.isnan(t)} if data.targets else set()
 
 
 def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: torch.device) -> dict[str, Any]:
@@ -576,19 +667,39 @@ def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: t
     sources = [data.sources[i] for i in order]
     offsets = torch.zeros(scores.size(1))
     grid = [x / 20 for x in range(-40, 41)]  # -2 .. 2 in steps of 0.05
-    before = best = selection_score((scores.argmax(1) == labels), sources)
+    graded = graded_sources(data)
+    before = best = selection_score(scores.argmax(1), labels, sources, graded)
     for _ in range(2):
         for label in range(scores.size(1)):
             for value in sorted(grid, key=abs):
                 trial = offsets.clone()
                 trial[label] = value
-                score = selection_score(((scores + trial).argmax(1) == labels), sources)
+                score = selection_score((scores + trial).argmax(1), labels, sources, graded)
                 if score > best + 1e-9:
                     best, offsets = score, trial
     bias = network.get_parameter("output.bias")
     with torch.no_grad():
         bias.add_(offsets.to(bias.device))
     return {"offsets": [round(float(o), 2) for o in offsets], "score_before": before, "score_after": best}
+
+
+def _graded_line(graded: dict[str, dict[str, Any]]) -> str:
+    """One line per epoch: Pearson r and macro-F1 per graded source."""
+    return ", ".join(
+        f"{source.split(':')[-1]} r {m['pearson_r'] if m['pearson_r'] is None else round(m['pearson_r'], 3)} "
+        f"F1 {m['macro_f1']:.3f}"
+        for source, m in graded.items()
+    )
+
+
+def _label_weights(data: Encoded, n_labels: int) -> torch.Tensor:
+    """Inverse label frequency over the labelled training rows, scaled so the rows' mean weight is 1."""
+    counts = torch.zeros(n_labels)
+    for label in data.labels:
+        if label >= 0:
+            counts[label] += 1
+    weights = torch.where(counts > 0, counts.sum() / (n_labels * counts.clamp(min=1)), torch.zeros(n_labels))
+    return weights
 
 
 def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

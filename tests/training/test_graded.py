@@ -1,0 +1,102 @@
+"""Graded data (human ratings): reading, three labels from a band, a polarity head, metrics."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from model import load_predictor
+from training import graded
+from training.data import DataError, read_dataset, rows_sha256
+from training.train import TrainSettings, train
+
+POSITIVE = ["good", "great", "lovely", "fine", "wonderful"]
+NEGATIVE = ["bad", "awful", "poor", "dull", "terrible"]
+NEUTRAL = ["the", "meeting", "is", "at", "room", "tickets", "cost", "ten"]
+
+
+def graded_file(path: Path, n: int = 240, seed: int = 0) -> Path:
+    """domain, id, mean_rating, text: positive words rate high, negative low, plain words near 0."""
+    rng = random.Random(seed)
+    lines = ["domain\tid\tmean_rating\ttext"]
+    for i in range(n):
+        kind = i % 3
+        words = rng.sample(NEUTRAL, 3)
+        if kind == 0:
+            words += rng.sample(POSITIVE, 2)
+            rating = rng.uniform(1.5, 3.5)
+        elif kind == 1:
+            words += rng.sample(NEGATIVE, 2)
+            rating = -rng.uniform(1.5, 3.5)
+        else:
+            rating = rng.uniform(-0.15, 0.15)
+        rng.shuffle(words)
+        lines.append(f"{'tweets' if i % 2 else 'news'}\t{i}\t{rating:.4f}\t{' '.join(words)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_rating_column_gives_three_labels_by_the_band_and_a_target(tmp_path: Path) -> None:
+    path = tmp_path / "rated.tsv"
+    path.write_text("domain\tid\tmean_rating\ttext\ntweets\t1\t2.0\tgreat\nnyt\t2\t0.1\tat noon\nnyt\t3\t-0.2\tmeh\n")
+    rows = read_dataset(path)
+    assert [(e.label, e.target, e.source) for e in rows] == [
+        ("positive", 0.5, "rated:tweets"),
+        ("neutral", 0.025, "rated:nyt"),
+        ("negative", -0.05, "rated:nyt"),
+    ]
+    assert set(rows_sha256(rows)) == {"rated"}  # one checksum per file, whatever its domains
+
+
+@pytest.mark.parametrize(
+    ("rating", "problem"), [("high", "not a finite number"), ("nan", "not a finite number"), ("4.5", "outside -4")]
+)
+def test_a_bad_rating_names_the_file_and_line(tmp_path: Path, rating: str, problem: str) -> None:
+    path = tmp_path / "rated.tsv"
+    path.write_text(f"mean_rating\ttext\n1.0\tfine\n{rating}\tbad one\n")
+    with pytest.raises(DataError, match=rf"rated.tsv:3: rating .*{problem}"):
+        read_dataset(path)
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    assert graded.pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert graded.pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert graded.pearson([1, 1, 1], [1, 2, 3]) is None
+    predicted = ["positive", "neutral", "negative", "positive"]
+    actual = ["positive", "negative", "negative", "neutral"]
+    # F1: positive 2/3, neutral 0, negative 2/3
+    assert graded.macro_f1(predicted, actual, graded.THREE) == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
+    assert graded.confusion(predicted, actual, graded.THREE) == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    assert graded.polar_accuracy([0.9, -0.2, 0.1], [0.5, 0.3, 0.01]) == (0.5, 2)
+    assert graded.expected_calibration_error([1.0, 1.0], [True, False]) == pytest.approx(0.5)
+    assert graded.band_labels([0.05, 0.049, -0.05]) == ["positive", "neutral", "negative"]
+
+
+def test_training_on_graded_rows_gives_three_labels_and_a_polarity_head(tmp_path: Path) -> None:
+    examples = read_dataset(graded_file(tmp_path / "rated.tsv"))
+    settings = TrainSettings(epochs=12, batch_size=16, lr=1e-2, patience=12, threads=1, val_fraction=0.25)
+    settings.model = {"embedding_dim": 16, "hidden_size": 16, "max_tokens": 20, "head_tokens": 5}
+    metrics = train(examples, tmp_path / "out", settings)
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["labels"] == ["negative", "neutral", "positive"] and config["polarity_head"] is True
+    by_source = metrics["validation"]["graded_by_source"]
+    assert set(by_source) == {"rated:news", "rated:tweets"}
+    assert all(m["pearson_r"] > 0.8 for m in by_source.values()), by_source
+    predictor = load_predictor(tmp_path / "out")
+    strong, plain, weak = predictor.predict(["great lovely wonderful", "the meeting is at room", "awful terrible"])
+    assert strong.label == "positive" and weak.label == "negative"
+    assert strong.polarity > plain.polarity > weak.polarity
+    assert -1 <= weak.polarity < 0 < strong.polarity <= 1
+
+
+def test_polarity_head_off_and_label_weights(tmp_path: Path) -> None:
+    examples = read_dataset(graded_file(tmp_path / "rated.tsv", n=60))
+    settings = TrainSettings(epochs=1, batch_size=16, threads=1, polarity_head="off", label_weights="balanced")
+    settings.model = {"embedding_dim": 8, "hidden_size": 8}
+    train(examples, tmp_path / "off", settings)
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["polarity_head"] is False
+    with pytest.raises(ValueError, match="label weights"):
+        train(examples, tmp_path / "x", TrainSettings(label_weights="inverse"))
