@@ -57,7 +57,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
     metadata = client.get_model_metadata("sentiment", headers=auth)
     assert [(t["name"], t["datatype"]) for t in metadata["inputs"]] == [("text", "BYTES")]
-    assert [o["name"] for o in metadata["outputs"]] == ["label", "score", "probabilities"]
+    assert [o["name"] for o in metadata["outputs"]] == ["label", "score", "probabilities", "polarity"]
     version = metadata["versions"][0]
     assert client.is_model_ready("sentiment", model_version=version)
     assert client.get_model_metadata("sentiment", model_version=version, headers=auth)["name"] == "sentiment"
@@ -65,7 +65,8 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_infer_matches_v1(served: ServerProcess, client: triton.InferenceServerClient, binary: bool) -> None:
-    outputs = [triton.InferRequestedOutput(n, binary_data=binary) for n in ("label", "score", "probabilities")]
+    names = ("label", "score", "probabilities", "polarity")
+    outputs = [triton.InferRequestedOutput(n, binary_data=binary) for n in names]
     result = client.infer(
         "sentiment", [texts_input(binary)], outputs=outputs, request_id="triton-1", headers={"X-API-Key": KEY}
     )
@@ -75,12 +76,17 @@ def test_infer_matches_v1(served: ServerProcess, client: triton.InferenceServerC
     assert probabilities.shape == (len(TEXTS), 2) and probabilities.dtype == np.float32
     assert probabilities == pytest.approx(np.array([list(r["probabilities"].values()) for r in expected]), abs=1e-6)
     assert result.as_numpy("score") == pytest.approx([r["score"] for r in expected], abs=1e-6)
+    polarity = result.as_numpy("polarity")
+    assert polarity.shape == (len(TEXTS),) and polarity.dtype == np.float32
+    assert polarity == pytest.approx([r["polarity"] for r in expected], abs=1e-6)
     assert result.get_response()["id"] == "triton-1"
 
 
 def test_default_outputs_come_back_binary(served: ServerProcess, client: triton.InferenceServerClient) -> None:
     result = client.infer("sentiment", [texts_input(True)], headers={"X-API-Key": KEY})  # asks binary_data_output
-    assert as_text(result.as_numpy("label")) == [r["label"] for r in v1(served)]
+    expected = v1(served)
+    assert as_text(result.as_numpy("label")) == [r["label"] for r in expected]
+    assert result.as_numpy("polarity") == pytest.approx([r["polarity"] for r in expected], abs=1e-6)
 
 
 def test_errors_reach_the_client_as_messages(client: triton.InferenceServerClient) -> None:
