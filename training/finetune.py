@@ -72,6 +72,16 @@ def grow_vocab(base: Vocab, tokenized: Sequence[Sequence[str]], *, min_freq: int
     return Vocab((*base.tokens, *ranked[: max(0, max_new)]))
 
 
+def label_order(base: Sequence[str], data: Sequence[str]) -> list[str]:
+    """The artifact's labels in its order, then the data's new ones sorted; a new "neutral" goes
+    between "negative" and "positive" (answers list negative / neutral / positive)."""
+    labels = list(base) + sorted(set(data) - set(base))
+    if "neutral" in labels and "neutral" not in base and {"negative", "positive"} <= set(base):
+        labels.remove("neutral")
+        labels.insert(max(labels.index("negative"), labels.index("positive")), "neutral")
+    return labels
+
+
 def start_from(
     directory: str | Path,
     tokenized: Sequence[Sequence[str]],
@@ -93,7 +103,7 @@ def start_from(
     artifact = load_artifact(directory)
     base = artifact.config
     vocab = grow_vocab(artifact.vocab, tokenized, min_freq=min_freq, max_new=max_new_words)
-    all_labels = list(base.labels) + sorted(set(labels) - set(base.labels))
+    all_labels = label_order(base.labels, labels)
     config = dataclasses.replace(
         base, vocab_size=len(vocab), labels=all_labels, polarity_head=base.polarity_head or polarity_head
     )
@@ -110,13 +120,13 @@ def start_from(
                 target[rows] = _new_rows(tensor, vocab.tokens[rows], new_word_init, vectors, artifact.vocab, generator)
             elif name.startswith("output."):
                 target = new_state[name]
-                target[: len(base.labels)] = tensor
-                if len(all_labels) > len(base.labels):
-                    extra = target[len(base.labels) :]
-                    if name == "output.weight":
-                        extra.normal_(0.0, float(tensor.std()), generator=generator)
+                for row, label in enumerate(all_labels):
+                    if label in base.labels:
+                        target[row] = tensor[base.labels.index(label)]
+                    elif name == "output.weight":
+                        target[row].normal_(0.0, float(tensor.std()), generator=generator)
                     else:  # a new label starts as the least likely one: it has no evidence yet
-                        extra.fill_(float(tensor.min()))
+                        target[row].fill_(float(tensor.min()))
             else:
                 new_state[name].copy_(tensor)
     network.load_state_dict(new_state)
@@ -124,7 +134,7 @@ def start_from(
         "artifact": artifact.path.name,
         "version": artifact.version,
         "labels": list(base.labels),
-        "new_labels": all_labels[len(base.labels) :],
+        "new_labels": [label for label in all_labels if label not in base.labels],
         "vocab_size": len(artifact.vocab),
         "new_words": len(vocab) - len(artifact.vocab),
         "new_word_init": new_word_init,

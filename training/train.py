@@ -134,6 +134,20 @@ def collate(data: Encoded, group: list[int]) -> tuple[torch.Tensor, torch.Tensor
     return *pad(data.ids, group), torch.tensor([data.labels[i] for i in group])
 
 
+def joined(first: Encoded, second: Encoded) -> Encoded:
+    """The rows of both, `second`'s after `first`'s."""
+
+    def targets(data: Encoded) -> list[float]:
+        return data.targets or [math.nan] * len(data.ids)
+
+    return Encoded(
+        first.ids + second.ids,
+        first.labels + second.labels,
+        first.sources + second.sources,
+        targets(first) + targets(second),
+    )
+
+
 def group_targets(data: Encoded, group: list[int]) -> torch.Tensor:
     """The rows' polarity targets (NaN where a row has none)."""
     if not data.targets:
@@ -177,6 +191,19 @@ def evaluate_encoded(
     per_source: dict[str, list[int]] = {}
     graded: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}  # polarity, target, predicted, label
     labels_of = list(network.config.labels)
+    # A model with more labels than negative / positive: also the binary accuracy (argmax over those
+    # two) on the rows labelled with them, the figure a two-label model's accuracy compares with.
+    polar = (
+        [labels_of.index("negative"), labels_of.index("positive")]
+        if len(labels_of) > 2
+        and {
+            "negative",
+            "positive",
+        }
+        <= set(labels_of)
+        else []
+    )
+    binary: dict[str, list[int]] = {}
     with torch.inference_mode():
         for n, group in enumerate(batches(data.ids, batch_size * 2, None)):
             if limit is not None and n >= limit:
@@ -191,10 +218,15 @@ def evaluate_encoded(
             if polarity is None:
                 polarity = torch.from_numpy(derived_polarity(logits.double().softmax(-1).cpu().numpy(), labels_of))
             targets = group_targets(data, group).tolist()
+            binary_hits = (logits[:, polar].argmax(-1) == (labels == polar[1]).long()).tolist() if polar else []
             for k, (i, hit) in enumerate(zip(group, hits, strict=True)):
                 per_source.setdefault(data.sources[i], [0, 0])
                 per_source[data.sources[i]][0] += hit
                 per_source[data.sources[i]][1] += 1
+                if polar and data.labels[i] in polar:
+                    per_binary = binary.setdefault(data.sources[i], [0, 0])
+                    per_binary[0] += binary_hits[k]
+                    per_binary[1] += 1
                 if not math.isnan(targets[k]):
                     row = graded.setdefault(data.sources[i], ([], [], [], []))
                     row[0].append(float(polarity[k]))
@@ -207,6 +239,8 @@ def evaluate_encoded(
         "examples": count,
         "accuracy_by_source": {s: c / n for s, (c, n) in sorted(per_source.items())},
     }
+    if binary:
+        result["binary_accuracy_by_source"] = {s: c / n for s, (c, n) in sorted(binary.items())}
     if graded:
         result["graded_by_source"] = {
             s: {
@@ -492,7 +526,9 @@ def train(
     network.load_state_dict(best_state)
     calibration = None
     if settings.calibrate and not settings.dry_run:
-        calibration = calibrate_bias(network, val_data, settings.batch_size, device)
+        calibration = calibrate_bias(
+            network, val_data if original_val is None else joined(val_data, original_val), settings.batch_size, device
+        )
         tqdm.write(f"calibration on validation: {calibration}", file=sys.stderr)
     final_val = evaluate_encoded(network, val_data, settings.batch_size, 1 if settings.dry_run else None, device)
     replay_report = None
@@ -628,18 +664,23 @@ def selection_score(
     predicted: torch.Tensor, labels: torch.Tensor, sources: Sequence[str], graded: set[str] | None = None
 ) -> float:
     """Mean over sources (so 67k short phrases do not outvote 25k reviews) of each one's accuracy, or
-    of its macro-F1 for graded sources (`graded`), where a small neutral class would vanish under accuracy."""
-    by_source: dict[str, tuple[list[int], list[int]]] = {}
-    for p, a, source in zip(predicted.tolist(), labels.tolist(), sources, strict=True):
-        rows = by_source.setdefault(source, ([], []))
-        rows[0].append(p)
-        rows[1].append(a)
+    of its macro-F1 over the labels present for graded sources (`graded`), where a small neutral class
+    would vanish under accuracy."""
+    names = sorted(set(sources))
+    source_ids = torch.tensor([names.index(s) for s in sources]) if len(names) > 1 else torch.zeros(len(sources))
+    n_labels = int(max(int(predicted.max()), int(labels.max()))) + 1 if len(labels) else 1
     scores = []
-    for source, (p, a) in by_source.items():
-        if graded and source in graded:
-            scores.append(macro_f1(p, a, sorted(set(a) | set(p))))
+    for k, name in enumerate(names):
+        rows = source_ids == k
+        p, a = predicted[rows], labels[rows]
+        if graded and name in graded:
+            pairs = torch.bincount(a * n_labels + p, minlength=n_labels * n_labels).view(n_labels, n_labels)
+            tp = pairs.diag().double()
+            present = (pairs.sum(0) + pairs.sum(1)) > 0
+            f1 = 2 * tp / (pairs.sum(0) + pairs.sum(1)).double().clamp(min=1)
+            scores.append(float(f1[present].mean()))
         else:
-            scores.append(sum(x == y for x, y in zip(p, a, strict=True)) / len(a))
+            scores.append(float((p == a).double().mean()))
     return sum(scores) / len(scores)
 
 
@@ -654,6 +695,8 @@ def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: t
     A classifier can end training leaning towards one label (here: reviews that mix praise and
     complaint came out negative more often than the reverse). Coordinate ascent over a grid of
     offsets, keeping a move only when it raises the selection score; ties keep the smaller offset.
+    Fine-tuning with replay passes the original validation rows too, so an offset that helps the
+    new data (a neutral label, say) cannot quietly cost the original domain.
     """
     network.eval()
     logits, order = [], []

@@ -79,8 +79,11 @@ def test_the_start_is_the_artifact_with_new_rows(base: tuple[Path, Path]) -> Non
     for key in old:
         if not key.startswith(("embedding.", "output.")):
             assert torch.equal(new[key], old[key]), key
-    assert start.network.config.labels == ["negative", "positive", "neutral"]  # artifact's order, then new ones
-    assert torch.equal(new["output.weight"][:2], old["output.weight"])
+    # the artifact's labels keep their rows; a new neutral goes between negative and positive
+    assert start.network.config.labels == ["negative", "neutral", "positive"]
+    assert torch.equal(new["output.weight"][[0, 2]], old["output.weight"])
+    assert torch.equal(new["output.bias"][[0, 2]], old["output.bias"])
+    assert new["output.bias"][1] == old["output.bias"].min()  # the new label starts least likely
     assert new["output.weight"].shape[0] == 3
     assert start.report["new_words"] == 2 and start.report["new_labels"] == ["neutral"]
 
@@ -92,7 +95,7 @@ def test_fine_tune_adds_words_and_a_label_and_serves(base: tuple[Path, Path], tm
     args += ["--lr", "0.02", "--encoder-lr-scale", "1", "--patience", "12", "--min-freq", "1", "--threads", "1"]
     assert main(args) == 0
     tuned = load_artifact(out)
-    assert tuned.config.labels == ["negative", "positive", "neutral"]
+    assert tuned.config.labels == ["negative", "neutral", "positive"]
     assert {"superb", "dreadful", "tuesday"} <= set(tuned.vocab.tokens)
     assert tuned.config.hidden_size == 8  # the artifact's network, whatever the defaults say
     assert tuned.metrics["init_from"]["version"] == load_artifact(base[0]).version
@@ -195,3 +198,12 @@ def test_replay_finds_the_same_rows_in_a_file_that_differs_byte_for_byte(
     replay = json.loads((out / "metrics.json").read_text())["replay"]
     assert replay["files"][0]["found_at"] == base[1].name
     assert replay["original_val_rows"] == json.loads((base[0] / "metrics.json").read_text())["val_examples"]
+
+
+def test_label_order_puts_a_new_neutral_between_negative_and_positive() -> None:
+    from training.finetune import label_order
+
+    assert label_order(["negative", "positive"], ["neutral"]) == ["negative", "neutral", "positive"]
+    assert label_order(["positive", "negative"], ["neutral", "positive"]) == ["positive", "neutral", "negative"]
+    assert label_order(["bug", "feature"], ["question", "neutral"]) == ["bug", "feature", "neutral", "question"]
+    assert label_order(["negative", "neutral", "positive"], ["neutral"]) == ["negative", "neutral", "positive"]
