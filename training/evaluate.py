@@ -13,7 +13,8 @@ from tqdm import tqdm
 
 from model import Predictor, load_artifact
 from model.artifact import METRICS_FILE
-from model.predictor import DEFAULT_MODEL_DIR
+from model.predictor import DEFAULT_MODEL_DIR, Prediction
+from training import graded
 from training.data import (
     DataError,
     Example,
@@ -196,15 +197,26 @@ def evaluate(
         raise DataError("no rows left to score")
     predictor = Predictor(artifact)
     unknown = sorted({e.label for e in examples} - set(predictor.labels))
-    if unknown:
+    if any(e.label in unknown and e.target is None for e in examples):
         raise ValueError(f"the data holds labels {unknown} that the model does not know ({predictor.labels})")
     predictions = []
     chunk = 512
     for start in tqdm(range(0, len(examples), chunk), desc="predict", unit_scale=chunk):
         predictions.extend(predictor.predict([e.text for e in examples[start : start + chunk]]))
-    truth = [e.label for e in examples]
+    # Graded rows whose class the model lacks (neutral, for a two-label model) count in the graded
+    # figures only, read by the same band on its polarity.
+    known = [i for i, e in enumerate(examples) if e.label in predictor.labels]
+    if len(known) < len(examples):
+        tqdm.write(
+            f"{len(examples) - len(known)} graded rows are labelled {unknown}, which the model does not answer: "
+            "they count in the graded figures (polarity, band) only",
+            file=sys.stderr,
+        )
     result = classification_metrics(
-        predictor.labels, truth, [p.label for p in predictions], [p.score for p in predictions]
+        predictor.labels,
+        [examples[i].label for i in known],
+        [predictions[i].label for i in known],
+        [predictions[i].score for i in known],
     )
     by_source: dict[str, list[int]] = {}
     for e, p in zip(examples, predictions, strict=True):
@@ -212,14 +224,31 @@ def evaluate(
         by_source[e.source][0] += int(e.label == p.label)
         by_source[e.source][1] += 1
     result["accuracy_by_source"] = {s: c / n for s, (c, n) in sorted(by_source.items())}
+    if binary := binary_accuracy(examples, predictions, predictor.labels):
+        result["binary_accuracy_by_source"] = binary
+    if graded_rows := graded_metrics(examples, predictions, predictor.labels):
+        result["graded_by_source"] = graded_rows
     result["truncated"] = sum(p.tokens_total > p.tokens_used for p in predictions)
     result["model_version"] = artifact.version
     result["data"] = [describe_source(name) for name, _ in parts]  # names and hashes, never this machine's paths
     result["rows"] = selection.report
     out = Path(report_dir) if report_dir else root / "report"
     out.mkdir(parents=True, exist_ok=True)
+    if graded_rows:
+        result["graded_scatter"] = {
+            source: (
+                [float(e.target or 0.0) for e in examples if e.source == source and e.target is not None],
+                [
+                    p.polarity
+                    for e, p in zip(examples, predictions, strict=True)
+                    if e.source == source and e.target is not None
+                ],
+            )
+            for source in graded_rows
+        }
     _plots(result, artifact.metrics.get("history", []), out)
     _markdown(result, artifact.metrics, out / "report.md")
+    result.pop("graded_scatter", None)
     result["report_dir"] = str(out)
     if record:
         metrics = dict(artifact.metrics)
@@ -228,6 +257,49 @@ def evaluate(
         }
         (root / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def binary_accuracy(
+    examples: Sequence[Example], predictions: Sequence[Prediction], labels: Sequence[str]
+) -> dict[str, float]:
+    """Per source, for a model with more labels than negative / positive: accuracy of the argmax over
+    those two on the rows labelled with them (what a two-label model's accuracy compares with)."""
+    if len(labels) <= 2 or not {"negative", "positive"} <= set(labels):
+        return {}
+    hits: dict[str, list[int]] = {}
+    for e, p in zip(examples, predictions, strict=True):
+        if e.label in ("negative", "positive"):
+            guess = "positive" if p.probabilities["positive"] > p.probabilities["negative"] else "negative"
+            row = hits.setdefault(e.source, [0, 0])
+            row[0] += int(guess == e.label)
+            row[1] += 1
+    return {s: c / n for s, (c, n) in sorted(hits.items())}
+
+
+def graded_metrics(
+    examples: Sequence[Example], predictions: Sequence[Prediction], labels: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per source with graded rows: Pearson r of polarity with the human rating, 3-class accuracy and
+    macro-F1, confusion, accuracy on clearly polar items, ECE. A model without neutral is read by the
+    band on its polarity (as the human classes are)."""
+    own = {"negative", "neutral", "positive"} <= set(labels)
+    by_source: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        if e.target is not None:
+            by_source.setdefault(e.source, []).append(i)
+    out = {}
+    for source, rows in sorted(by_source.items()):
+        polarity = [predictions[i].polarity for i in rows]
+        predicted = [predictions[i].label for i in rows] if own else graded.band_labels(polarity)
+        out[source] = graded.report(
+            polarity,
+            [float(examples[i].target or 0.0) for i in rows],
+            predicted,
+            [examples[i].label for i in rows],
+            confidence=[predictions[i].score for i in rows] if own else None,
+        )
+        out[source]["labels_from"] = "model" if own else "band on polarity"
+    return out
 
 
 def _plots(result: dict[str, Any], history: list[dict[str, Any]], out: Path) -> None:
@@ -277,6 +349,24 @@ def _plots(result: dict[str, Any], history: list[dict[str, Any]], out: Path) -> 
     fig.savefig(out / "reliability.png", dpi=110)
     plt.close(fig)
 
+    if result.get("graded_scatter"):
+        sources = result["graded_scatter"]
+        fig, axes = plt.subplots(1, len(sources), figsize=(3.6 * len(sources), 3.6), squeeze=False)
+        for ax, (source, (x, y)) in zip(axes[0], sources.items(), strict=True):
+            r = result["graded_by_source"][source]["pearson_r"]
+            ax.scatter(x, y, s=4, alpha=0.4)
+            ax.plot([-1, 1], [-1, 1], "--", color="grey")
+            ax.set(
+                xlabel="human mean rating / scale",
+                ylabel="polarity",
+                title=f"{source.split(':')[-1]} (r {r:.3f})" if r is not None else source,
+                xlim=(-1, 1),
+                ylim=(-1, 1),
+            )
+        fig.tight_layout()
+        fig.savefig(out / "polarity_scatter.png", dpi=110)
+        plt.close(fig)
+
 
 def _markdown(result: dict[str, Any], metrics: dict[str, Any], path: Path) -> None:
     lines = [
@@ -301,13 +391,31 @@ def _markdown(result: dict[str, Any], metrics: dict[str, Any], path: Path) -> No
         lines.append(f"- **training rows included** for {', '.join(included)}: these scores overstate accuracy")
     if "training_time_s" in metrics:
         lines.append(f"- training time: {metrics['training_time_s']} s, best epoch {metrics.get('best_epoch')}")
+    if result.get("binary_accuracy_by_source"):
+        shown = ", ".join(f"{s} {a:.4f}" for s, a in result["binary_accuracy_by_source"].items())
+        lines.append(f"- binary accuracy (argmax over negative / positive) by source: {shown}")
+    if result.get("graded_by_source"):
+        lines += [
+            "",
+            "| graded source | rows | neutral | Pearson r | 3-class accuracy | macro-F1 | polar accuracy | ECE |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for source, m in result["graded_by_source"].items():
+            r = "-" if m["pearson_r"] is None else f"{m['pearson_r']:.3f}"
+            polar = "-" if m["polar_accuracy"] is None else f"{m['polar_accuracy']:.3f}"
+            ece = f"{m['ece']:.3f}" if "ece" in m else "-"
+            lines.append(
+                f"| {source} | {m['examples']} | {m['neutral_share']:.0%} | {r} | {m['accuracy']:.3f} | "
+                f"{m['macro_f1']:.3f} | {polar} | {ece} |"
+            )
     lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
     for label, c in result["per_class"].items():
         lines.append(f"| {label} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | {c['support']} |")
     lines += [
         "",
         "![training curves](training_curves.png) ![confusion matrix](confusion_matrix.png) "
-        "![reliability](reliability.png)",
+        "![reliability](reliability.png)"
+        + (" ![polarity](polarity_scatter.png)" if result.get("graded_scatter") else ""),
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -100,3 +100,34 @@ def test_polarity_head_off_and_label_weights(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "off" / "config.json").read_text())["polarity_head"] is False
     with pytest.raises(ValueError, match="label weights"):
         train(examples, tmp_path / "x", TrainSettings(label_weights="inverse"))
+
+
+def test_evaluate_reports_graded_figures_per_domain_with_a_scatter(tmp_path: Path) -> None:
+    from training.__main__ import main
+    from training.evaluate import evaluate
+
+    data = graded_file(tmp_path / "rated.tsv")
+    out = tmp_path / "model"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "8", "--lr", "0.01", "--threads", "1"]
+    args += ["--embedding-dim", "16", "--hidden-size", "16", "--val-fraction", "0.25", "--init-vectors", "none"]
+    assert main(args) == 0
+    result = evaluate([(str(data), read_dataset(data))], model_dir=str(out), report_dir=str(tmp_path / "report"))
+    by_source = result["graded_by_source"]
+    assert set(by_source) == {"rated:news", "rated:tweets"}
+    for m in by_source.values():
+        assert m["labels_from"] == "model" and len(m["confusion"]) == 3 and 0 <= m["macro_f1"] <= 1
+        assert m["pearson_r"] > 0.8 and "ece" in m
+    # only the held-out rows of its own training file
+    held_out = json.loads((out / "metrics.json").read_text())["val_examples"]
+    assert sum(m["examples"] for m in by_source.values()) == result["examples"] == held_out < 240
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| rated:tweets |" in report and (tmp_path / "report" / "polarity_scatter.png").stat().st_size > 1000
+
+
+def test_a_two_label_model_is_read_by_the_band_on_its_polarity(tmp_path: Path, tiny_artifact: Path) -> None:
+    from training.evaluate import evaluate
+
+    data = graded_file(tmp_path / "rated.tsv", n=30)
+    result = evaluate([(str(data), read_dataset(data))], model_dir=str(tiny_artifact), report_dir=str(tmp_path / "r"))
+    assert all(m["labels_from"] == "band on polarity" for m in result["graded_by_source"].values())
+    assert result["examples"] == 20  # the neutral rows count in the graded figures only
