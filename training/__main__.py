@@ -245,9 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a second head trained on the graded rows' ratings, answering `polarity` in [-1, 1] "
         "(auto: when some rows are graded; without one, polarity is p(positive) - p(negative))",
     )
-    train.add_argument(
-        "--polarity-weight", type=float, default=1.0, help="weight of the polarity head's squared error"
-    )
+    train.add_argument("--polarity-weight", type=float, default=1.0, help="weight of the polarity head's squared error")
     train.add_argument(
         "--label-weights",
         choices=["none", "balanced"],
