@@ -526,8 +526,14 @@ def train(
     network.load_state_dict(best_state)
     calibration = None
     if settings.calibrate and not settings.dry_run:
+        # With replay (the original domain matters too) and new labels, only the new labels move.
+        added = [i for i, label in enumerate(config.labels) if start is not None and label not in start.base_labels]
         calibration = calibrate_bias(
-            network, val_data if original_val is None else joined(val_data, original_val), settings.batch_size, device
+            network,
+            val_data if original_val is None else joined(val_data, original_val),
+            settings.batch_size,
+            device,
+            only=added if original_val is not None and added else None,
         )
         tqdm.write(f"calibration on validation: {calibration}", file=sys.stderr)
     final_val = evaluate_encoded(network, val_data, settings.batch_size, 1 if settings.dry_run else None, device)
@@ -689,14 +695,17 @@ def graded_sources(data: Encoded) -> set[str]:
     return {s for s, t in zip(data.sources, data.targets, strict=True) if not math.isnan(t)} if data.targets else set()
 
 
-def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: torch.device) -> dict[str, Any]:
+def calibrate_bias(
+    network: nn.Module, data: Encoded, batch_size: int, device: torch.device, *, only: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Fit one logit offset per label on validation and fold it into the output layer's bias.
 
     A classifier can end training leaning towards one label (here: reviews that mix praise and
     complaint came out negative more often than the reverse). Coordinate ascent over a grid of
     offsets, keeping a move only when it raises the selection score; ties keep the smaller offset.
     Fine-tuning with replay passes the original validation rows too, so an offset that helps the
-    new data (a neutral label, say) cannot quietly cost the original domain.
+    new data (a neutral label, say) cannot quietly cost the original domain, and then moves only the
+    labels it added (`only`): the artifact's own labels keep the balance it was calibrated to.
     """
     network.eval()
     logits, order = [], []
@@ -713,7 +722,7 @@ def calibrate_bias(network: nn.Module, data: Encoded, batch_size: int, device: t
     graded = graded_sources(data)
     before = best = selection_score(scores.argmax(1), labels, sources, graded)
     for _ in range(2):
-        for label in range(scores.size(1)):
+        for label in range(scores.size(1)) if only is None else only:
             for value in sorted(grid, key=abs):
                 trial = offsets.clone()
                 trial[label] = value

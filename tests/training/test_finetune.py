@@ -207,3 +207,20 @@ def test_label_order_puts_a_new_neutral_between_negative_and_positive() -> None:
     assert label_order(["positive", "negative"], ["neutral", "positive"]) == ["positive", "neutral", "negative"]
     assert label_order(["bug", "feature"], ["question", "neutral"]) == ["bug", "feature", "neutral", "question"]
     assert label_order(["negative", "neutral", "positive"], ["neutral"]) == ["negative", "neutral", "positive"]
+
+
+def test_calibration_can_move_only_the_added_labels() -> None:
+    from model import BiLSTMClassifier, ModelConfig
+    from training.train import Encoded, calibrate_bias
+
+    torch.manual_seed(0)
+    network = BiLSTMClassifier(ModelConfig(vocab_size=20, labels=["negative", "neutral", "positive"], hidden_size=4))
+    with torch.no_grad():
+        network.output.bias.copy_(torch.tensor([0.0, -1.0, 0.0]))  # neutral never wins before calibration
+    rows = [[2 + i % 15, 3 + i % 7] for i in range(60)]
+    data = Encoded(rows, [1] * 60, ["vader:tweets"] * 60, [0.0] * 60)  # every row neutral
+    before = network.output.bias.detach().clone()
+    result = calibrate_bias(network, data, 16, torch.device("cpu"), only=[1])
+    after = network.output.bias.detach()
+    assert after[0] == before[0] and after[2] == before[2]
+    assert result["offsets"][1] > 0 and result["score_after"] > result["score_before"]
