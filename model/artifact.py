@@ -1,6 +1,6 @@
 """Save and load a model artifact: a directory of JSON and safetensors, never a pickle.
 
-config.json          format version, ModelConfig fields, labels, tokenizer settings
+config.json          format version, ModelConfig fields: sizes, labels, tokenizer name
 vocab.json           {"tokens": [...]}: token i has id i
 weights.safetensors  the state dict
 metrics.json         what the model scored, on which data, how long it trained
@@ -21,6 +21,7 @@ from safetensors.numpy import load_file
 
 from model.config import ModelConfig
 from model.tokenizer import Vocab
+from model.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer
 
 if TYPE_CHECKING:  # torch is imported only where a torch network is built or saved
     from model.network import BiLSTMClassifier
@@ -30,7 +31,6 @@ CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"
 METRICS_FILE = "metrics.json"
-TOKENIZER_NAME = "regex-word-v1"
 
 
 class ArtifactError(Exception):
@@ -62,6 +62,11 @@ class Artifact:
         network.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.weights.items()})
         return network.eval()
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer this model was trained with (config.json "tokenizer")."""
+        return get_tokenizer(self.config.tokenizer)
+
 
 def weights_version(weights_path: Path) -> str:
     """Return the model version: the first 12 hex digits of the weights file's SHA-256."""
@@ -86,7 +91,7 @@ def save_artifact(
     state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
     (out / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a service user other than the trainer reads it
-    document = {"format_version": FORMAT_VERSION, "tokenizer": TOKENIZER_NAME, **config.to_dict()}
+    document = {"format_version": FORMAT_VERSION, "tokenizer": config.tokenizer, **config.to_dict()}
     _write_json(out / CONFIG_FILE, document)
     _write_json(out / VOCAB_FILE, {"tokens": list(vocab.tokens)})
     _write_json(out / METRICS_FILE, metrics or {})
@@ -146,10 +151,11 @@ def _read_config(path: Path) -> ModelConfig:
     version = document.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(path, f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    if document.get("tokenizer") != TOKENIZER_NAME:
-        raise ArtifactError(path, f"tokenizer {document.get('tokenizer')!r} is not {TOKENIZER_NAME!r}")
+    tokenizer = document.get("tokenizer")
+    if not isinstance(tokenizer, str) or tokenizer not in TOKENIZERS:
+        raise ArtifactError(path, f"tokenizer {tokenizer!r} is unknown to this code; known: {', '.join(TOKENIZERS)}")
     names = {f.name for f in fields(ModelConfig)}
-    unknown = sorted(set(document) - names - {"format_version", "tokenizer"})
+    unknown = sorted(set(document) - names - {"format_version"})
     if unknown:
         raise ArtifactError(path, f"unknown settings {unknown}")
     labels = document.get("labels")

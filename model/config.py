@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
+
 
 @dataclass
 class ModelConfig:
@@ -19,6 +21,9 @@ class ModelConfig:
     # A second head beside the classifier: the signed polarity in [-1, 1] (tanh), trained on graded
     # human ratings (mean rating / scale). Without it, polarity is p(positive) - p(negative).
     polarity_head: bool = False
+    # How text becomes tokens (model/tokenizers/): a name from the registry, recorded so that a model
+    # always reads text as it was trained to. Artifacts from before the registry read regex-word-v1.
+    tokenizer: str = DEFAULT_TOKENIZER
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -33,6 +38,7 @@ class ModelConfig:
         for name in ("dropout", "embedding_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1)")
+        get_tokenizer(self.tokenizer)  # an unknown name raises, naming the known ones
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.offsets import TokenSpan, tokenize_with_offsets
+from model.offsets import TokenSpan
 
 if TYPE_CHECKING:
     from model.predictor import Prediction, Predictor
@@ -64,7 +64,7 @@ class OcclusionPlan:
     def __init__(self, predictor: Predictor, text: str) -> None:
         config = predictor.artifact.config
         self.predictor = predictor
-        self.spans = tokenize_with_offsets(text)
+        self.spans = predictor.tokenizer.tokenize_with_offsets(text)
         self.read = read_positions(len(self.spans), config.max_tokens, config.head_tokens)
         ids = predictor.artifact.vocab.encode([self.spans[i].text for i in self.read])
         self.ids = ids
@@ -112,7 +112,7 @@ def integrated_gradients(predictor: Predictor, texts: Sequence[str], *, steps: i
     method = LayerIntegratedGradients(probability, network.embedding)
     explanations = []
     for text in texts:
-        spans = tokenize_with_offsets(text)
+        spans = predictor.tokenizer.tokenize_with_offsets(text)
         read = read_positions(len(spans), config.max_tokens, config.head_tokens)
         ids = predictor.artifact.vocab.encode([spans[i].text for i in read])
         (prediction,) = predictor.predict_encoded([Encoded(ids, len(spans))])

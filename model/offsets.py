@@ -150,9 +150,10 @@ def _lower(source: _Aligned) -> _Aligned:
     return out.build()
 
 
-def _negation(source: _Aligned) -> _Aligned:
+def _negation(source: _Aligned, pattern: re.Pattern[str] = _NEGATION) -> _Aligned:
+    """Insert a space after group 1 of each match of `pattern` (the split before "n't")."""
     text, out, done = source.string, _Builder(), 0
-    for m in _NEGATION.finditer(text):
+    for m in pattern.finditer(text):
         out.copy(source, done, m.end(1))
         out.add(" ", source.starts[m.end(1)], source.starts[m.end(1)])  # the inserted space reads nothing
         done = m.end(1)

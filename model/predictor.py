@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.artifact import Artifact, ArtifactError, load_artifact
-from model.tokenizer import PAD_ID, UNK_ID, tokenize
+from model.tokenizer import PAD_ID, UNK_ID
 
 if TYPE_CHECKING:
     from model.explain import Explanation
@@ -85,6 +85,7 @@ class Predictor:
         self.artifact = artifact
         self.batch_size = batch_size
         self.runtime = runtime
+        self.tokenizer = artifact.tokenizer  # the artifact's own: the model reads text as it was trained to
         self._forward = _onnx_forward(artifact, threads) if runtime == "onnx" else _torch_forward(artifact, threads)
 
     @property
@@ -98,7 +99,7 @@ class Predictor:
     def encode(self, text: str) -> Encoded:
         """Tokenise, truncate (keeping both ends) and map to ids."""
         config = self.artifact.config
-        tokens = tokenize(text)
+        tokens = self.tokenizer.tokenize(text)
         total = len(tokens)
         if total > config.max_tokens:
             tail = config.max_tokens - config.head_tokens
