@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.data import DataError, Example
+from training.data import DataError, Example, file_source
 
 PHRASE_SOURCE_MAX_MEAN_WORDS = 64  # sources whose texts average more words are split at random
 MAX_PHRASE_WORDS = 120  # a text longer than this is never searched for sub-phrases (cost is quadratic)
@@ -148,7 +148,24 @@ def artifact_split(
     settings = metrics.get("settings") or {}
     if "val_fraction" not in settings or "seed" not in settings:
         raise DataError("the artifact's metrics.json lacks its split settings (val_fraction, seed)")
-    train, val, split = split_examples(examples, float(settings["val_fraction"]), int(settings["seed"]))
+    default = (float(settings["val_fraction"]), int(settings["seed"]))
+    # A source the artifact learnt through replay was split by the artifact it was replayed from.
+    inherited = {
+        artifact_source(d): (float(d["split_settings"]["val_fraction"]), int(d["split_settings"]["seed"]))
+        for d in metrics.get("data") or []
+        if isinstance(d, dict) and isinstance(d.get("split_settings"), dict)
+    }
+    groups: dict[tuple[float, int], list[Example]] = {}
+    for example in examples:
+        groups.setdefault(inherited.get(file_source(example.source), default), []).append(example)
+    train: list[Example] = []
+    val: list[Example] = []
+    split = SplitReport()
+    for (fraction, seed), group in sorted(groups.items()):
+        part_train, part_val, part = split_examples(group, fraction, seed)
+        train += part_train
+        val += part_val
+        split.sources.update(part.sources)
     expected = (metrics.get("split") or {}).get("sources") or {}
     for source, info in split.sources.items():
         want = expected.get(source)

@@ -22,11 +22,11 @@ from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
 from model.predictor import derived_polarity
 from model.tokenizer import PAD_ID, UNK_ID
 from training import distributed
-from training.data import Example, describe_source, fingerprint, rows_sha256
+from training.data import Example, describe_source, file_source, fingerprint, rows_sha256
 from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
 from training.finetune import Replay, Start, read_replay, start_from
 from training.graded import macro_f1, pearson
-from training.splits import split_examples, split_fingerprint
+from training.splits import artifact_source, split_examples, split_fingerprint
 from training.vectors import load_lstms, load_vectors
 
 
@@ -575,6 +575,8 @@ def train(
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "dry_run": settings.dry_run,
     }
+    if replay is not None and start is not None:
+        _inherit_replayed_sources(metrics, start.metrics, replay)
     version = save_artifact(out_dir, network=network, vocab=vocab, metrics=metrics)
     metrics["version"] = version
     if ranks.enabled:
@@ -650,6 +652,29 @@ def _own_logits(
             ids, lengths = pad(data.ids, group)
             soft[group] = network(ids.to(device), lengths.to(device)).float().cpu()
     return soft
+
+
+def _inherit_replayed_sources(metrics: dict[str, Any], start: dict[str, Any], replay: Replay) -> None:
+    """Record the start artifact's replayed training files as this model's too, with their split.
+
+    A model fine-tuned with replay learnt from them as well: a later `--replay` from it then finds
+    and replays them (by checksum, split as the start split them: its own val_fraction and seed,
+    kept in each entry's "split_settings"), not only the fine-tuning data.
+    """
+    replayed = {f["sha256"] for f in replay.report.get("files", [])}
+    settings = start.get("settings") or {}
+    own = {"val_fraction": settings.get("val_fraction"), "seed": settings.get("seed")}
+    start_sources = (start.get("split") or {}).get("sources") or {}
+    for entry in start.get("data") or []:
+        if not isinstance(entry, dict) or entry.get("sha256") not in replayed:
+            continue
+        source = artifact_source(entry)
+        metrics["data"].append({**entry, "split_settings": entry.get("split_settings") or own, "via": "replay"})
+        if source in (start.get("data_rows") or {}):
+            metrics["data_rows"][source] = start["data_rows"][source]
+        for name, info in start_sources.items():
+            if file_source(name) == source:
+                metrics["split"]["sources"][name] = info
 
 
 def is_better(score: float, loss: float, best_score: float, best_loss: float, tie_break: str) -> bool:

@@ -224,3 +224,31 @@ def test_calibration_can_move_only_the_added_labels() -> None:
     after = network.output.bias.detach()
     assert after[0] == before[0] and after[2] == before[2]
     assert result["offsets"][1] > 0 and result["score_after"] > result["score_before"]
+
+
+def test_a_model_fine_tuned_with_replay_replays_both_its_data_and_its_starts(
+    base: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Replayed files are the tuned model's training data too: a second fine-tune replays them, split as
+    the first artifact split them (its own --val-fraction), beside the first fine-tune's own data."""
+    data = _csv(tmp_path / "tickets.csv", _new_domain(60))
+    first = tmp_path / "first"
+    args = ["train", "--init-from", str(base[0]), "--data", str(data), "--out", str(first), "--epochs", "1"]
+    args += ["--replay", "40", "--replay-from", str(base[1].parent), "--val-fraction", "0.3", "--threads", "1"]
+    assert main(args) == 0
+    metrics = json.loads((first / "metrics.json").read_text())
+    inherited = [d for d in metrics["data"] if d.get("via") == "replay"]
+    assert [d["file"] for d in inherited] == [base[1].name]
+    assert inherited[0]["split_settings"] == {"val_fraction": 0.1, "seed": 13}
+    assert set(metrics["data_rows"]) == {"tickets", "reviews"} and "reviews" in metrics["split"]["sources"]
+    more = _csv(tmp_path / "more.csv", _new_domain(30))
+    second = tmp_path / "second"
+    args = ["train", "--init-from", str(first), "--data", str(more), "--out", str(second), "--epochs", "1"]
+    args += ["--replay", "20", "--replay-from", str(base[1].parent), "--replay-from", str(tmp_path), "--threads", "1"]
+    assert main(args) == 0
+    replay = json.loads((second / "metrics.json").read_text())["replay"]
+    assert set(replay["rows_by_source"]) == {"tickets", "reviews"}
+    base_val = json.loads((base[0] / "metrics.json").read_text())["val_examples"]
+    assert replay["original_val_rows_by_source"]["reviews"] == base_val  # the base's split, reproduced
+    tickets = metrics["split"]["sources"]["tickets"]
+    assert replay["original_val_rows_by_source"]["tickets"] == tickets.get("val_texts", tickets.get("val_sentences"))
