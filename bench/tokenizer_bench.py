@@ -1,0 +1,98 @@
+"""Each registered tokenizer on the VADER tweets: vocabulary coverage and speed.
+
+    python bench/tokenizer_bench.py [--data ../shared/data/vader_icwsm2014_train.tsv] [--domain tweets]
+                                    [--model model/default] [--repeats 5]
+
+Prints a Markdown table, one row per tokenizer (model/tokenizers/): tokens per text; the share of
+tokens unknown to the given model's vocabulary (the shipped one by default; the row of its own
+tokenizer is the fair one) and the same among word tokens only (tokens that regex-word-v1 can
+make: social-v1's markers and emoticons are left out, no English vocabulary holds them); unknown
+tokens per text against a vocabulary built with that tokenizer on the first 80% of the rows (min
+count 2), read on the other 20% (what a model trained on such text meets; a count, not a share,
+because "<url>" is one known token where regex-word-v1 makes six); tokens/s and µs per text for
+`tokenize`, and µs per text with offsets (explanations). Speed is the best of `--repeats` passes
+over all rows, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model import Vocab  # noqa: E402
+from model.predictor import DEFAULT_MODEL_DIR  # noqa: E402
+from model.tokenizer import UNK_ID  # noqa: E402
+from model.tokenizers import TOKENIZERS, get_tokenizer  # noqa: E402
+
+
+def read_texts(path: Path, domain: str) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [row["text"] for row in csv.DictReader(handle, delimiter="\t") if row["domain"] == domain]
+
+
+def best_seconds(function, texts: list[str], repeats: int) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for text in texts:
+            function(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def unknown_share(vocab: Vocab, tokenized: list[list[str]], *, words_only: bool = False) -> float:
+    tokens = [t for tokens in tokenized for t in tokens]
+    if words_only:
+        english = get_tokenizer("regex-word-v1").tokenize
+        tokens = [t for t in tokens if english(t) == [t]]
+    return vocab.encode(tokens).count(UNK_ID) / max(1, len(tokens))
+
+
+def unknown_per_text(vocab: Vocab, tokenized: list[list[str]]) -> float:
+    return sum(vocab.encode(tokens).count(UNK_ID) for tokens in tokenized) / max(1, len(tokenized))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/vader_icwsm2014_train.tsv"), help="TSV")
+    parser.add_argument("--domain", default="tweets", help="rows of this domain (tweets, amazon, nyt, movies)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact whose vocabulary is read")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per tokenizer; the best counts")
+    args = parser.parse_args()
+
+    texts = read_texts(args.data, args.domain)
+    vocab = Vocab(tuple(json.loads((args.model / "vocab.json").read_text(encoding="utf-8"))["tokens"]))
+    model_tokenizer = json.loads((args.model / "config.json").read_text(encoding="utf-8"))["tokenizer"]
+    flags = subprocess.run(
+        "lscpu | grep -o 'avx512_vnni\\|amx\\w*' | sort -u | tr '\\n' ' '", shell=True, capture_output=True, text=True
+    ).stdout.strip()
+    print(f"{len(texts)} {args.domain} rows of {args.data.name}; vocabulary of {args.model} ({len(vocab)} tokens,")
+    print(f"read with {model_tokenizer}); CPU flags: {flags or 'none of avx512_vnni / amx'}; Python one thread\n")
+    print(
+        "| tokenizer | tokens / text | unknown to the model's vocabulary | the same, word tokens only "
+        "| unknown per text, vocabulary from 80% of the rows | tokens/s | µs / text | µs / text with offsets |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    cut = len(texts) * 4 // 5
+    for name, tokenizer in TOKENIZERS.items():
+        tokenized = [tokenizer.tokenize(t) for t in texts]
+        n_tokens = sum(map(len, tokenized))
+        own = Vocab.build(tokenized[:cut], max_size=1_000_000, min_freq=2)
+        seconds = best_seconds(tokenizer.tokenize, texts, args.repeats)
+        with_offsets = best_seconds(tokenizer.tokenize_with_offsets, texts, max(1, args.repeats // 2))
+        print(
+            f"| `{name}` | {n_tokens / len(texts):.1f} | {unknown_share(vocab, tokenized):.2%} "
+            f"| {unknown_share(vocab, tokenized, words_only=True):.2%} "
+            f"| {unknown_per_text(own, tokenized[cut:]):.2f} "
+            f"| {n_tokens / seconds:,.0f} | {seconds / len(texts) * 1e6:.1f} | {with_offsets / len(texts) * 1e6:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
