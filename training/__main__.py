@@ -199,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {FRESH['encoder_lr_scale']}; with --init-from: {FINE_TUNE['encoder_lr_scale']})",
     )
     train.add_argument(
+        "--tokenizer",
+        metavar="NAME",
+        default=None,
+        help="how text becomes tokens, recorded in the artifact: regex-word-v1 (English word rules), social-v1 "
+        "(tweets: emoticons, <url>, <user>, hashtags, <caps>, <elong>); see model/tokenizers/ "
+        "(default: regex-word-v1; with --init-from: the artifact's, and another one grows its vocabulary)",
+    )
+    train.add_argument(
         "--max-new-words",
         type=int,
         default=10_000,
@@ -521,6 +529,7 @@ def _train(args: argparse.Namespace) -> int:
         polarity_head=args.polarity_head,
         polarity_weight=args.polarity_weight,
         label_weights=args.label_weights,
+        tokenizer=args.tokenizer,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact, tokenize
+from model import BiLSTMClassifier, ModelConfig, Vocab, load_artifact, save_artifact
 from model.predictor import derived_polarity
 from model.tokenizer import PAD_ID, UNK_ID
+from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
 from training import distributed
 from training.data import Example, describe_source, file_source, fingerprint, rows_sha256
 from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
@@ -70,6 +71,7 @@ class TrainSettings:
     polarity_head: str = "auto"  # "auto": a polarity head when some rows are graded (a rating); "on", "off"
     polarity_weight: float = 1.0  # weight of the polarity head's squared error beside the cross-entropy
     label_weights: str = "none"  # "balanced": cross-entropy weighted by inverse label frequency (small neutral class)
+    tokenizer: str | None = None  # model/tokenizers/ name; None: regex-word-v1, or with init_from the artifact's own
 
 
 @dataclass
@@ -316,6 +318,11 @@ def train(
         "mininterval": 0.1 if sys.stderr.isatty() else 10.0,
         "disable": not ranks.main,  # one bar, not one per process
     }
+    # The artifact records the tokenizer (config.json), so serving reads text as training did.
+    tokenizer = settings.tokenizer or (
+        load_artifact(settings.init_from).config.tokenizer if settings.init_from else DEFAULT_TOKENIZER
+    )
+    tokenize = get_tokenizer(tokenizer).tokenize
     train_tokens = [tokenize(e.text) for e in tqdm(train_set, desc="tokenise train", **progress)]
     val_tokens = [tokenize(e.text) for e in tqdm(val_set, desc="tokenise val", **progress)]
     say = tqdm.write if ranks.main else lambda *_, **__: None
@@ -335,6 +342,7 @@ def train(
             polarity_head=with_polarity,
         )
         network, vocab = start.network, start.vocab
+        network.config.tokenizer = tokenizer  # another one than the artifact's: its new tokens grew the vocabulary
         config = network.config
         report = start.report
         say(
@@ -358,7 +366,11 @@ def train(
             say(f"replay: {replay.report['rows_by_source']} mixed in", file=sys.stderr)
     else:
         vocab = Vocab.build(train_tokens, max_size=settings.vocab_size, min_freq=settings.min_freq)
-        config = ModelConfig(vocab_size=len(vocab), labels=labels, **{"polarity_head": with_polarity, **settings.model})
+        config = ModelConfig(
+            vocab_size=len(vocab),
+            labels=labels,
+            **{"polarity_head": with_polarity, "tokenizer": tokenizer, **settings.model},
+        )
         network = BiLSTMClassifier(config)
     if settings.init_vectors and start is None:
         found = load_vectors(settings.init_vectors, vocab, network.embedding.weight.data)
@@ -620,7 +632,7 @@ def _add_transfer(
     joined = sum(1 for r in soft_rows if not torch.isnan(r).any())
     extra = [i for i, r in enumerate(rows) if r.kind in kinds and r.kind != "labelled"]
     for i in tqdm(extra, desc="tokenise transfer", **progress):
-        tokens = truncate(tokenize(student_text(rows[i].text)), config)
+        tokens = truncate(get_tokenizer(config.tokenizer).tokenize(student_text(rows[i].text)), config)
         data.ids.append(vocab.encode(tokens) or [UNK_ID])
         data.labels.append(-1)
         data.sources.append(f"transfer:{rows[i].kind}")
