@@ -325,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--dim", type=int, default=128, help="vector size (= the model's embedding size)")
     pretrain.add_argument("--epochs", type=int, default=5, help="word2vec passes over the text")
     pretrain.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="word2vec worker threads")
+    pretrain.add_argument("--tokenizer", default="regex-word-v1", help="tokenizer of the models that will load them")
 
     lm = commands.add_parser(
         "pretrain-lm",
@@ -343,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--max-texts", type=int, default=0, help="use only the first N texts (0 = all), for a quick run")
     lm.add_argument("--max-minutes", type=float, default=0.0, help="stop after this long and keep the best epoch")
     lm.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there is one)")
+    lm.add_argument("--tokenizer", default="regex-word-v1", help="tokenizer of the models that will load them")
     lm.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that tokenise")
     _add_teacher_parsers(commands)
     explain.add_parser(commands)
@@ -702,12 +704,14 @@ def _unlabelled_texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def _tokenize_all(texts: list[str], workers: int) -> list[list[str]]:
+def _tokenize_all(texts: list[str], workers: int, tokenizer: str) -> list[list[str]]:
     from multiprocessing import Pool
 
     from tqdm import tqdm
 
-    from model import tokenize
+    from model.tokenizers import get_tokenizer
+
+    tokenize = get_tokenizer(tokenizer).tokenize
 
     if workers <= 1:
         return [tokenize(t) for t in tqdm(texts, desc="tokenise")]
@@ -718,9 +722,9 @@ def _tokenize_all(texts: list[str], workers: int) -> list[list[str]]:
 def _pretrain(args: argparse.Namespace) -> int:
     from training.vectors import pretrain_word2vec
 
-    sentences = _tokenize_all(_unlabelled_texts(args), args.workers)
+    sentences = _tokenize_all(_unlabelled_texts(args), args.workers, args.tokenizer)
     info = pretrain_word2vec(sentences, args.out, dim=args.dim, epochs=args.epochs, workers=args.workers)
-    print(json.dumps({"out": args.out, **info}, indent=2))
+    print(json.dumps({"out": args.out, "tokenizer": args.tokenizer, **info}, indent=2))
     return 0
 
 
@@ -741,9 +745,9 @@ def _pretrain_lm(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         device=args.device,
     )
-    info = pretrain_lm(_tokenize_all(texts, args.workers), args.out, settings)
+    info = pretrain_lm(_tokenize_all(texts, args.workers, args.tokenizer), args.out, settings)
     info.pop("history")
-    print(json.dumps({"out": args.out, **info}, indent=2))
+    print(json.dumps({"out": args.out, "tokenizer": args.tokenizer, **info}, indent=2))
     return 0
 
 

@@ -78,3 +78,18 @@ def test_an_unknown_tokenizer_is_refused_naming_the_known_ones(
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "x"), "--tokenizer", "bpe", *TINY]) == 2
     assert "known: regex-word-v1, social-v1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_pretraining_reads_with_the_tokenizer_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    imdb = tmp_path / "imdb"
+    folder = imdb / "aclImdb" / "train" / "unsup"
+    folder.mkdir(parents=True)
+    for i in range(40):
+        (folder / f"{i}_0.txt").write_text(f"SOOO GOOD :-) {i}" if i % 2 else f"so bad :( {i}")
+    out = tmp_path / "lm"
+    args = ["pretrain-lm", "--imdb", str(imdb), "--out", str(out), "--epochs", "1", "--workers", "1"]
+    args += ["--embedding-dim", "8", "--hidden-size", "8", "--device", "cpu", "--tokenizer", "social-v1"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["tokenizer"] == "social-v1"
+    words = json.loads((out / "words.json").read_text())["words"]
+    assert {"<caps>", "<elong>", ":)", ":("} <= set(words)
