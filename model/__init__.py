@@ -20,6 +20,7 @@ from model.predictor import (
     load_predictor,
 )
 from model.tokenizer import Vocab, normalize, tokenize
+from model.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer
 
 if TYPE_CHECKING:
     from model.network import BiLSTMClassifier
@@ -37,8 +38,11 @@ __all__ = [
     "Predictor",
     "RuntimeUnavailable",
     "SentencePrediction",
+    "TOKENIZERS",
     "TokenWeight",
+    "Tokenizer",
     "Vocab",
+    "get_tokenizer",
     "load_artifact",
     "load_predictor",
     "normalize",
