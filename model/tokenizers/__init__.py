@@ -9,6 +9,8 @@ change of rules is a new name, never an edit of an existing tokenizer.
   case, "n't" split off, punctuation runs capped at 3, every other visible character a token.
 - `social-v1`: `regex-word-v1` for tweets and chat (model/tokenizers/social.py): emoticons, `<url>`,
   `<user>`, hashtags split into words, `<caps>` and `<elong>` markers.
+- `cjk-v1`: `regex-word-v1` where a run of Han, Kana, Hangul or Thai reads as its characters,
+  each followed by the bigram it starts (model/tokenizers/cjk.py): scripts without spaces.
 
 Every tokenizer gives `tokenize(text)` and `tokenize_with_offsets(text)`; the second returns the
 very same tokens, each with the span of the original text it was read from.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from model.offsets import TokenSpan
 from model.offsets import tokenize_with_offsets as _english_with_offsets
 from model.tokenizer import tokenize as _english
-from model.tokenizers import social
+from model.tokenizers import cjk, social
 
 DEFAULT_TOKENIZER = "regex-word-v1"
 
@@ -51,6 +53,12 @@ TOKENIZERS: dict[str, Tokenizer] = {
             social.tokenize,
             social.tokenize_with_offsets,
             "regex-word-v1 plus emoticons, <url>, <user>, hashtags split into words, <caps> and <elong> markers",
+        ),
+        Tokenizer(
+            "cjk-v1",
+            cjk.tokenize,
+            cjk.tokenize_with_offsets,
+            "regex-word-v1, with Han, Kana, Hangul and Thai read as characters and character bigrams",
         ),
     )
 }

@@ -62,6 +62,11 @@ SOCIAL = [
     "\u8fd9\u90e8\u7535\u5f71\u592a\u65e0\u804a\u4e86",
     "\u3059\u3054\u3044",
     "\ud55c\uad6d\uc5b4",
+    "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22\u0e14\u0e35\u0e21\u0e32\u0e01",
+    "\u0e31\u0e48",
+    "\uff76\uff80\uff76\uff85",
+    "\u3002\uff01\uff1f",
+    "\u4e2d\u6587abc123\u4e2d",
     "\U0001f602",
     "\U0001f44d\U0001f3fd",
     "\u2764\ufe0f",
@@ -103,7 +108,7 @@ def test_offsets_give_the_very_tokens_and_index_the_original_text(name: str, tex
 def test_registry_names_the_known_tokenizers() -> None:
     assert DEFAULT_TOKENIZER == "regex-word-v1"
     assert get_tokenizer("regex-word-v1").tokenize is english
-    with pytest.raises(UnknownTokenizer, match="known: regex-word-v1, social-v1"):
+    with pytest.raises(UnknownTokenizer, match="known: regex-word-v1, social-v1, cjk-v1"):
         get_tokenizer("whitespace")
     with pytest.raises(ValueError, match="unknown tokenizer"):
         ModelConfig(vocab_size=10, tokenizer="whitespace")
@@ -185,4 +190,46 @@ def test_an_unknown_tokenizer_is_refused_naming_the_file_and_the_known_ones(tmp_
         with pytest.raises(ArtifactError) as info:
             load_artifact(tmp_path / "b")
         message = str(info.value)
-        assert "config.json" in message and "regex-word-v1, social-v1" in message
+        assert "config.json" in message and ", ".join(TOKENIZERS) in message
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        (
+            "\u592a\u65e0\u804a\u4e86",
+            ["\u592a", "\u592a\u65e0", "\u65e0", "\u65e0\u804a", "\u804a", "\u804a\u4e86", "\u4e86"],
+        ),
+        ("iPhone\u5f88\u597d!", ["iphone", "\u5f88", "\u5f88\u597d", "\u597d", "!"]),
+        ("3\u5929\U0001f621", ["3", "\u5929", "\U0001f621"]),
+        ("\u6b63\u3057\u3044\u3002", ["\u6b63", "\u6b63\u3057", "\u3057", "\u3057\u3044", "\u3044", "\u3002"]),
+        ("\uc815\ub9d0 \uc88b\uc544", ["\uc815", "\uc815\ub9d0", "\ub9d0", "\uc88b", "\uc88b\uc544", "\uc544"]),
+        (
+            "\u0e14\u0e35\u0e21\u0e32\u0e01",
+            ["\u0e14\u0e35", "\u0e14\u0e35\u0e21", "\u0e21", "\u0e21\u0e32", "\u0e32", "\u0e32\u0e01", "\u0e01"],
+        ),
+        ("\uff76\uff80", ["\u30ab", "\u30ab\u30bf", "\u30bf"]),  # half-width kana: NFKC, offsets on what was typed
+    ],
+)
+def test_cjk_tokens(text: str, tokens: list[str]) -> None:
+    assert get_tokenizer("cjk-v1").tokenize(text) == tokens
+
+
+def test_cjk_bigrams_span_both_characters() -> None:
+    text = "&amp;\u5f88\u597d"
+    typed = [(s.text, text[s.start : s.end]) for s in get_tokenizer("cjk-v1").tokenize_with_offsets(text)]
+    assert typed == [
+        ("&", "&amp;"),
+        ("\u5f88", "\u5f88"),
+        ("\u5f88\u597d", "\u5f88\u597d"),
+        ("\u597d", "\u597d"),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2000)))
+def test_cjk_is_the_english_rules_where_no_such_script_occurs(text: str) -> None:
+    cjk = get_tokenizer("cjk-v1")
+    if not any("\u0e00" <= c <= "\u0e7f" or "\u1100" <= c <= "\u11ff" for c in text):
+        assert cjk.tokenize(text) == english(text)
+        assert cjk.tokenize_with_offsets(text) == get_tokenizer("regex-word-v1").tokenize_with_offsets(text)

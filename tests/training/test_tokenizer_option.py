@@ -76,7 +76,7 @@ def test_an_unknown_tokenizer_is_refused_naming_the_known_ones(
 ) -> None:
     data = _tweets(tmp_path / "tweets.csv")
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "x"), "--tokenizer", "bpe", *TINY]) == 2
-    assert "known: regex-word-v1, social-v1" in capsys.readouterr().err
+    assert "known: regex-word-v1, social-v1, cjk-v1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
@@ -93,3 +93,25 @@ def test_pretraining_reads_with_the_tokenizer_given(tmp_path: Path, capsys: pyte
     assert json.loads(capsys.readouterr().out)["tokenizer"] == "social-v1"
     words = json.loads((out / "words.json").read_text())["words"]
     assert {"<caps>", "<elong>", ":)", ":("} <= set(words)
+
+
+def test_a_cjk_model_trains_serves_and_explains_with_exact_offsets(tmp_path: Path) -> None:
+    data = tmp_path / "zh.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(60):
+            writer.writerow(
+                [f"这本书很好看{i}" if i % 2 else f"质量太差了，很失望{i}", "positive" if i % 2 else "negative"]
+            )
+    out = tmp_path / "zh"
+    assert main(["train", "--data", str(data), "--out", str(out), "--tokenizer", "cjk-v1", *TINY]) == 0
+    assert _config(out)["tokenizer"] == "cjk-v1"
+    assert {"很", "很好", "失望"} <= _vocab(out)
+    predictor = load_predictor(out, runtime="onnx")
+    text = "iPhone 很好，不失望!"
+    (explanation,) = predictor.explain([text])
+    typed = [(t.text, text[t.start : t.end]) for t in explanation.tokens]
+    assert typed[:4] == [("iphone", "iPhone"), ("很", "很"), ("很好", "很好"), ("好", "好")]
+    assert all(text[t.start : t.end] == t.text for t in explanation.tokens[1:] if t.text != ",")
+    assert explanation.prediction.unknown_tokens < explanation.prediction.tokens_used
