@@ -8,10 +8,12 @@ tokens unknown to the given model's vocabulary (the shipped one by default; the 
 tokenizer is the fair one) and the same among word tokens only (tokens that regex-word-v1 can
 make: social-v1's markers and emoticons are left out, no English vocabulary holds them); unknown
 tokens per text against a vocabulary built with that tokenizer on the first 80% of the rows (min
-count 2), read on the other 20% (what a model trained on such text meets; a count, not a share,
-because "<url>" is one known token where regex-word-v1 makes six); tokens/s and µs per text for
-`tokenize`, and µs per text with offsets (explanations). Speed is the best of `--repeats` passes
-over all rows, one thread.
+count 2), read on the other 20% (what a model trained on such text meets; a count beside the
+share, because "<url>" is one known token where regex-word-v1 makes six); tokens/s, µs per text and per 100
+characters for `tokenize`, and µs per text with offsets (explanations). Speed is the best of
+`--repeats` passes over all rows, one thread. A second table does the same on the Chinese
+shopping reviews (`--zh`; the English vocabulary's columns there show what an English model
+meets).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ from model.tokenizers import TOKENIZERS, get_tokenizer  # noqa: E402
 
 def read_texts(path: Path, domain: str) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
-        return [row["text"] for row in csv.DictReader(handle, delimiter="\t") if row["domain"] == domain]
+        return [
+            row["text"]
+            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if row["domain"] == domain
+        ]
 
 
 def best_seconds(function, texts: list[str], repeats: int) -> float:  # type: ignore[no-untyped-def]
@@ -58,10 +64,41 @@ def unknown_per_text(vocab: Vocab, tokenized: list[list[str]]) -> float:
     return sum(vocab.encode(tokens).count(UNK_ID) for tokens in tokenized) / max(1, len(tokenized))
 
 
+def table(texts: list[str], vocab: Vocab, repeats: int) -> None:
+    print(
+        "| tokenizer | tokens / text | unknown to the model's vocabulary | the same, word tokens only "
+        "| unknown per text (share), vocabulary from 80% of the rows | tokens/s | µs / text | µs / 100 characters "
+        "| µs / text with offsets |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    cut = len(texts) * 4 // 5
+    characters = sum(map(len, texts))
+    for name, tokenizer in TOKENIZERS.items():
+        tokenized = [tokenizer.tokenize(t) for t in texts]
+        n_tokens = sum(map(len, tokenized))
+        own = Vocab.build(tokenized[:cut], max_size=1_000_000, min_freq=2)
+        seconds = best_seconds(tokenizer.tokenize, texts, repeats)
+        with_offsets = best_seconds(tokenizer.tokenize_with_offsets, texts, max(1, repeats // 2))
+        print(
+            f"| `{name}` | {n_tokens / len(texts):.1f} | {unknown_share(vocab, tokenized):.2%} "
+            f"| {unknown_share(vocab, tokenized, words_only=True):.2%} "
+            f"| {unknown_per_text(own, tokenized[cut:]):.2f} ({unknown_share(own, tokenized[cut:]):.1%}) "
+            f"| {n_tokens / seconds:,.0f} "
+            f"| {seconds / len(texts) * 1e6:.1f} | {seconds / characters * 1e8:.1f} "
+            f"| {with_offsets / len(texts) * 1e6:.1f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/vader_icwsm2014_train.tsv"), help="TSV")
     parser.add_argument("--domain", default="tweets", help="rows of this domain (tweets, amazon, nyt, movies)")
+    parser.add_argument(
+        "--zh",
+        type=Path,
+        default=Path("../shared/data/zh_shopping_reviews_train.tsv"),
+        help="Chinese reviews (label, text) for a second table; skipped when the file is not there",
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact whose vocabulary is read")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per tokenizer; the best counts")
     args = parser.parse_args()
@@ -72,26 +109,16 @@ def main() -> None:
     flags = subprocess.run(
         "lscpu | grep -o 'avx512_vnni\\|amx\\w*' | sort -u | tr '\\n' ' '", shell=True, capture_output=True, text=True
     ).stdout.strip()
-    print(f"{len(texts)} {args.domain} rows of {args.data.name}; vocabulary of {args.model} ({len(vocab)} tokens,")
-    print(f"read with {model_tokenizer}); CPU flags: {flags or 'none of avx512_vnni / amx'}; Python one thread\n")
-    print(
-        "| tokenizer | tokens / text | unknown to the model's vocabulary | the same, word tokens only "
-        "| unknown per text, vocabulary from 80% of the rows | tokens/s | µs / text | µs / text with offsets |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    cut = len(texts) * 4 // 5
-    for name, tokenizer in TOKENIZERS.items():
-        tokenized = [tokenizer.tokenize(t) for t in texts]
-        n_tokens = sum(map(len, tokenized))
-        own = Vocab.build(tokenized[:cut], max_size=1_000_000, min_freq=2)
-        seconds = best_seconds(tokenizer.tokenize, texts, args.repeats)
-        with_offsets = best_seconds(tokenizer.tokenize_with_offsets, texts, max(1, args.repeats // 2))
-        print(
-            f"| `{name}` | {n_tokens / len(texts):.1f} | {unknown_share(vocab, tokenized):.2%} "
-            f"| {unknown_share(vocab, tokenized, words_only=True):.2%} "
-            f"| {unknown_per_text(own, tokenized[cut:]):.2f} "
-            f"| {n_tokens / seconds:,.0f} | {seconds / len(texts) * 1e6:.1f} | {with_offsets / len(texts) * 1e6:.1f} |"
-        )
+    print(f"CPU flags: {flags or 'none of avx512_vnni / amx'}; Python, one thread; vocabulary of {args.model}")
+    print(f"({len(vocab)} tokens, read with {model_tokenizer})\n")
+    length = sum(map(len, texts)) / len(texts)
+    print(f"{len(texts)} {args.domain} rows of {args.data.name}, {length:.0f} characters each\n")
+    table(texts, vocab, args.repeats)
+    if args.zh.exists():
+        with args.zh.open(encoding="utf-8", newline="") as handle:
+            zh = [row["text"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        print(f"\n{len(zh)} rows of {args.zh.name}, {sum(map(len, zh)) / len(zh):.0f} characters each\n")
+        table(zh, vocab, args.repeats)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ _SCRIPTS = (
     "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\U00020000-\U0003134f"
 )
 _HAS_SCRIPT = re.compile(f"[{_SCRIPTS}]")
+# The marks within those blocks (Thai vowels and tones, kana voicing marks): whatever else
+# combines ends a run and reads as its own token, as in regex-word-v1.
+_MARK = re.compile("[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u3099\u309a]")  # every mark in _SCRIPTS (a test checks)
 _TOKEN = re.compile(rf"n't|(?P<run>[{_SCRIPTS}]+)|[^\W_{_SCRIPTS}]+(?:'[^\W_{_SCRIPTS}]+)?|[^\w\s]")
 
 
@@ -60,9 +63,10 @@ def _read(normal: str) -> list[tuple[str, int, int]]:
             out.append((m.group(), start, end))
             continue
         units = _characters(normal, start, end)
+        last = len(units) - 1
         for k, (a, b) in enumerate(units):
             out.append((normal[a:b], a, b))
-            if k + 1 < len(units):
+            if k < last:
                 c = units[k + 1][1]
                 out.append((normal[a:c], a, c))
     return out
@@ -70,6 +74,8 @@ def _read(normal: str) -> list[tuple[str, int, int]]:
 
 def _characters(normal: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of the characters of normal[start:end], a mark (Thai vowels and tones) with its letter."""
+    if not _MARK.search(normal, start, end):  # the common case: one character each
+        return [(i, i + 1) for i in range(start, end)]
     units: list[tuple[int, int]] = []
     for i in range(start, end):
         if units and unicodedata.category(normal[i])[0] == "M":

@@ -1,7 +1,8 @@
-"""Named tokenizers: the registry, the artifact's record of its tokenizer, and social-v1."""
+"""Named tokenizers: the registry, the artifact's record of its tokenizer, social-v1 and cjk-v1."""
 
 import json
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from model import ArtifactError, BiLSTMClassifier, ModelConfig, Vocab, load_artifact, load_predictor, save_artifact
 from model.predictor import DEFAULT_MODEL_DIR
 from model.tokenizer import tokenize as english
-from model.tokenizers import DEFAULT_TOKENIZER, TOKENIZERS, UnknownTokenizer, get_tokenizer
+from model.tokenizers import DEFAULT_TOKENIZER, TOKENIZERS, UnknownTokenizer, cjk, get_tokenizer
 from model.tokenizers import social as social_module
 from model.tokenizers.social import tokenize as social
 from tests.model.test_explain import TRICKY
@@ -213,6 +214,11 @@ def test_an_unknown_tokenizer_is_refused_naming_the_file_and_the_known_ones(tmp_
 )
 def test_cjk_tokens(text: str, tokens: list[str]) -> None:
     assert get_tokenizer("cjk-v1").tokenize(text) == tokens
+
+
+def test_cjk_knows_every_mark_of_its_scripts() -> None:
+    marks = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c))[0] == "M"]
+    assert [m for m in marks if cjk._HAS_SCRIPT.match(m)] == [m for m in marks if cjk._MARK.match(m)]
 
 
 def test_cjk_bigrams_span_both_characters() -> None:
