@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         default=None,
         help="how text becomes tokens, recorded in the artifact: regex-word-v1 (English word rules), social-v1 "
-        "(tweets: emoticons, <url>, <user>, hashtags, <caps>, <elong>); see model/tokenizers/ "
+        "(tweets: emoticons, <url>, <user>, hashtags, <caps>, <elong>), cjk-v1 (Chinese, Japanese, Korean, Thai: "
+        "characters and their bigrams); see model/tokenizers/ "
         "(default: regex-word-v1; with --init-from: the artifact's, and another one grows its vocabulary)",
     )
     train.add_argument(
