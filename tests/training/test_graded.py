@@ -85,6 +85,8 @@ def test_training_on_graded_rows_gives_three_labels_and_a_polarity_head(tmp_path
     by_source = metrics["validation"]["graded_by_source"]
     assert set(by_source) == {"rated:news", "rated:tweets"}
     assert all(m["pearson_r"] > 0.8 for m in by_source.values()), by_source
+    calibration = metrics["calibration"]  # graded data: a temperature too, never worse by NLL
+    assert 0.5 <= calibration["temperature"] <= 3.0 and calibration["nll_after"] <= calibration["nll_before"]
     predictor = load_predictor(tmp_path / "out")
     strong, plain, weak = predictor.predict(["great lovely wonderful", "the meeting is at room", "awful terrible"])
     assert strong.label == "positive" and weak.label == "negative"
