@@ -59,8 +59,8 @@ def server() -> Iterator[Files]:
             self.end_headers()
             if state.cut_after is not None:
                 rest, state.cut_after = rest[: state.cut_after], None
+            state.sent.append(len(rest))  # before the write: the client may be done before this thread goes on
             self.wfile.write(rest)
-            state.sent.append(len(rest))
 
         def log_message(self, format: str, *args: object) -> None:
             pass
