@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # safe in a URL path, a log column and a metric label
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_file=".env", extra="ignore")
 
-    model_dir: Path | None = Field(None, description="artifact directory; empty = the shipped default model")
+    model_dir: Path | None = Field(
+        None, description="artifact directory of the one model served when SENTIMENT_MODELS is empty; empty = shipped"
+    )
+    models: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict,
+        description="the models served, NAME=DIR pairs separated by commas (en=model/default,tickets=/models/tickets); "
+        "empty = one model: SENTIMENT_MODEL_DIR (or the shipped one) named SENTIMENT_DEFAULT_MODEL",
+    )
+    default_model: str | None = Field(
+        None,
+        description="the model a request without `model` gets: one of SENTIMENT_MODELS' names (default: the first); "
+        "with SENTIMENT_MODELS empty, the one model's name (default: SENTIMENT_OIP_MODEL_NAME, `sentiment`)",
+    )
     database_url: str = Field("sqlite:///data/requests.db", description="SQLAlchemy URL of the request log")
     migrate_on_start: bool = Field(
         True, description="upgrade the log schema at start; false = only check it is at head (see `migrate`)"
@@ -46,7 +61,8 @@ class Settings(BaseSettings):
     oip_model_name: str = Field(
         "sentiment",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-        description="the model's name on the Open Inference Protocol routes (/v2/models/NAME/...)",
+        description="the one model's name when neither SENTIMENT_MODELS nor SENTIMENT_DEFAULT_MODEL names it "
+        "(kept from before named models: v1, /v2/models/NAME/..., the log and the client all use it)",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="admin keys")
@@ -114,6 +130,55 @@ class Settings(BaseSettings):
                 f"({raw:g}, 0 = keep every row): /v1/stats reads old windows from the rollup"
             )
         return self
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        models: dict[str, str] = {}
+        for pair in (p.strip() for p in value.split(",")):
+            if not pair:
+                continue
+            name, sep, directory = (part.strip() for part in pair.partition("="))
+            if not sep or not name or not directory:
+                raise ValueError(f"{pair!r} is not NAME=DIR (e.g. en=model/default,tickets=/models/tickets)")
+            if name in models:
+                raise ValueError(f"model name {name!r} is given twice")
+            models[name] = directory
+        return models
+
+    @model_validator(mode="after")
+    def _models_are_named_well(self) -> Settings:
+        for name in self.models:
+            if not MODEL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"SENTIMENT_MODELS: model name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit"
+                )
+        if self.models and self.model_dir is not None:
+            raise ValueError(
+                "SENTIMENT_MODEL_DIR and SENTIMENT_MODELS are both set: name that artifact in SENTIMENT_MODELS instead"
+            )
+        default = self.default_model
+        if default is not None and not MODEL_NAME.fullmatch(default):
+            raise ValueError(f"SENTIMENT_DEFAULT_MODEL: {default!r} is not a valid model name")
+        if self.models and default is not None and default not in self.models:
+            raise ValueError(
+                f"SENTIMENT_DEFAULT_MODEL {default!r} is not one of SENTIMENT_MODELS' names: {sorted(self.models)}"
+            )
+        return self
+
+    def served_models(self) -> dict[str, Path | None]:
+        """Each served model's name and artifact directory (None: the shipped model), the default first."""
+        if not self.models:
+            return {self.default_model or self.oip_model_name: self.model_dir}
+        default = self.default_model or next(iter(self.models))
+        return {default: self.models[default], **{n: d for n, d in self.models.items() if n != default}}
+
+    @property
+    def default_model_name(self) -> str:
+        return next(iter(self.served_models()))
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
