@@ -15,6 +15,7 @@ build. Skipped only where uv is missing, and not in CI (CI=true), where that fai
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -210,10 +211,14 @@ def check_score(venv: Venv, request: pytest.FixtureRequest) -> None:
     options = ["--workers", "1", "--no-progress"]
     summary = venv.run("-m", "model", "score", "--in", str(source), "--out", str(out), *options)
     assert json.loads(summary)["rows"] == 3
-    lines = out.read_text().splitlines()
-    assert lines[0] == "id,text,label,score,prob_negative,prob_positive"
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
-    assert [line.split(",")[-4] for line in lines[1:3]] == [label for _, label in REVIEWS]
+    with out.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        scored = list(reader)
+    labels = json.loads(venv.run("-c", "import json, model; print(json.dumps(model.load_predictor().labels))"))
+    assert reader.fieldnames == ["id", "text", "label", "score", *(f"prob_{label}" for label in labels), "polarity"]
+    assert [row["id"] for row in scored] == ["1", "2", "3"]
+    assert [row["label"] for row in scored[:2]] == [label for _, label in REVIEWS]
+    assert all(-1 <= float(row["polarity"]) <= 1 for row in scored)
 
 
 def check_ray(venv: Venv, request: pytest.FixtureRequest) -> None:
