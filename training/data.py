@@ -25,6 +25,7 @@ TEXT_COLUMNS = ("text", "sentence", "review", "content")  # tried in order when 
 LABEL_COLUMNS = ("label", "sentiment", "polarity")
 RATING_COLUMNS = ("mean_rating", "rating")  # graded rows, tried when no label column is present
 DOMAIN_COLUMNS = ("domain",)  # a sub-source of the file: split and reported on its own
+NEUTRAL_BAND = 0.05  # |rating / scale| below this is neutral (Hutto & Gilbert 2014)
 IMDB_LABELS = {"pos": "positive", "neg": "negative"}
 DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # sqlite:///..., postgresql+psycopg://...
 _IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/[^/]+\.txt$")
@@ -60,8 +61,8 @@ def recorded_options(read: Mapping[str, Any]) -> ReadOptions:
         read.get("label_map") or {},
         True,
         rating_column=read.get("rating_column"),
-        rating_scale=float(read.get("rating_scale") or 4.0),
-        neutral_band=float(read.get("neutral_band") or 0.05),
+        rating_scale=float(read["rating_scale"]) if read.get("rating_scale") is not None else 4.0,
+        neutral_band=float(read["neutral_band"]) if read.get("neutral_band") is not None else NEUTRAL_BAND,
     )
 
 
@@ -84,7 +85,7 @@ class ReadOptions:
     notes: list[str] = field(default_factory=list)  # what a reader left out on purpose (e.g. unlogged texts)
     rating_column: str | None = None  # graded rows; None: the first of RATING_COLUMNS when no label column
     rating_scale: float = 4.0  # ratings run from -scale to +scale (VADER's corpora: -4 .. +4)
-    neutral_band: float = 0.05  # |rating / scale| below this is neutral
+    neutral_band: float = NEUTRAL_BAND  # |rating / scale| below this is neutral
 
 
 def is_database_url(value: str) -> bool:
@@ -193,8 +194,9 @@ def _row(
     text, label = raw.get(text_col), raw.get(label_col)
     problem = None
     source = _source(path)
-    if domain_col is not None and isinstance(raw.get(domain_col), str) and str(raw[domain_col]).strip():
-        source = f"{source}:{str(raw[domain_col]).strip()}"
+    domain = raw.get(domain_col) if domain_col is not None else None
+    if domain is not None and not isinstance(domain, (dict, list)) and str(domain).strip():
+        source = f"{source}:{str(domain).strip()}"
     if not isinstance(text, str) or not text.strip():
         problem = f"empty or missing text in column {text_col!r}"
     elif graded:
@@ -239,6 +241,10 @@ def _columns(columns: Sequence[str], options: ReadOptions, path: Path) -> tuple[
     """The label (or rating) column, whether rows are graded, and the domain column if any."""
     domain = next((c for c in DOMAIN_COLUMNS if c in columns), None)
     if options.rating_column is not None:
+        if options.label_column is not None or options.label_map:
+            raise DataError(
+                f"{path}: --rating-column reads graded rows; it cannot go with --label-column or --label-map"
+            )
         return _pick(columns, options.rating_column, (), "rating", path), True, domain
     if options.label_column is None and not any(c in columns for c in LABEL_COLUMNS):
         rating = next((c for c in RATING_COLUMNS if c in columns), None)
@@ -334,8 +340,9 @@ def describe_source(path: str | Path, read: Mapping[str, object] | None = None) 
     if isinstance(path, str) and is_database_url(path):
         return {"file": None, "database": path.split(":", 1)[0], "what": "feedback of the service's log"}
     described = fingerprint(path)
-    if read and any(read.values()):
-        described["read"] = {k: v for k, v in read.items() if v}
+    kept = {k: v for k, v in (read or {}).items() if v is not None and v != {} and v != ""}
+    if kept:
+        described["read"] = kept
     return described
 
 

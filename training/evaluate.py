@@ -26,49 +26,10 @@ from training.data import (
     rows_sha256,
 )
 from training.data import renamed as rename
+from training.graded import classification_metrics
 from training.splits import artifact_source, artifact_split
 
-ECE_BINS = 15
 ROWS = ("auto", "held-out", "all")  # `evaluate --rows`: which rows of the artifact's own training data to score
-
-
-def classification_metrics(
-    labels: list[str], truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float]
-) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1, confusion matrix (rows: truth) and ECE."""
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = [[0] * len(labels) for _ in labels]
-    for t, p in zip(truth, predicted, strict=True):
-        matrix[index[t]][index[p]] += 1
-    per_class = {}
-    for i, label in enumerate(labels):
-        tp = matrix[i][i]
-        fp = sum(matrix[r][i] for r in range(len(labels))) - tp
-        fn = sum(matrix[i]) - tp
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": sum(matrix[i])}
-    n = len(truth)
-    bins = [[0, 0.0, 0] for _ in range(ECE_BINS)]  # count, confidence sum, correct
-    for t, p, c in zip(truth, predicted, confidence, strict=True):
-        b = min(int(c * ECE_BINS), ECE_BINS - 1)
-        bins[b][0] += 1
-        bins[b][1] += c
-        bins[b][2] += int(t == p)
-    ece = sum(abs(cnt and (corr / cnt - conf / cnt)) * cnt / n for cnt, conf, corr in bins) if n else 0.0
-    return {
-        "examples": n,
-        "accuracy": sum(int(t == p) for t, p in zip(truth, predicted, strict=True)) / n if n else 0.0,
-        "per_class": per_class,
-        "macro_f1": sum(c["f1"] for c in per_class.values()) / len(labels),
-        "confusion_matrix": {"labels": labels, "rows_truth_columns_predicted": matrix},
-        "ece": ece,
-        "reliability": [
-            {"bin": i, "count": cnt, "confidence": conf / cnt if cnt else None, "accuracy": corr / cnt if cnt else None}
-            for i, (cnt, conf, corr) in enumerate(bins)
-        ],
-    }
 
 
 @dataclass
@@ -219,7 +180,7 @@ def evaluate(
         [predictions[i].score for i in known],
     )
     by_source: dict[str, list[int]] = {}
-    for e, p in zip(examples, predictions, strict=True):
+    for e, p in ((examples[i], predictions[i]) for i in known):  # rows of a class the model answers
         by_source.setdefault(e.source, [0, 0])
         by_source[e.source][0] += int(e.label == p.label)
         by_source[e.source][1] += 1

@@ -12,8 +12,11 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from training.data import NEUTRAL_BAND, label_for_rating
+
 POLAR_THRESHOLD = 0.25  # |rating / scale| of a clearly polar item (|mean| >= 1 of 4)
 THREE = ("negative", "neutral", "positive")
+ECE_BINS = 15
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
@@ -30,39 +33,57 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 def macro_f1(predicted: Sequence[Hashable], actual: Sequence[Hashable], classes: Sequence[Hashable]) -> float:
     """Mean over `classes` of F1 (a class neither predicted nor present scores 0)."""
-    scores = []
-    for c in classes:
-        tp = sum(1 for p, a in zip(predicted, actual, strict=True) if p == c and a == c)
-        fp = sum(1 for p, a in zip(predicted, actual, strict=True) if p == c and a != c)
-        fn = sum(1 for p, a in zip(predicted, actual, strict=True) if p != c and a == c)
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / len(scores) if scores else 0.0
+    return float(classification_metrics(classes, actual, predicted)["macro_f1"])
 
 
-def confusion(predicted: Sequence[str], actual: Sequence[str], classes: Sequence[str]) -> list[list[int]]:
-    """rows: actual class, columns: predicted class, in `classes` order."""
-    index = {c: i for i, c in enumerate(classes)}
-    table = [[0] * len(classes) for _ in classes]
-    for p, a in zip(predicted, actual, strict=True):
-        if p in index and a in index:
-            table[index[a]][index[p]] += 1
-    return table
-
-
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    """ECE over equal-width confidence bins: the mean |accuracy - confidence|, weighted by bin size."""
-    total = len(confidence)
-    if not total:
-        return 0.0
-    error = 0.0
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        members = [i for i, c in enumerate(confidence) if lo < c <= hi or (b == 0 and c == 0.0)]
-        if members:
-            accuracy = sum(correct[i] for i in members) / len(members)
-            mean_confidence = sum(confidence[i] for i in members) / len(members)
-            error += len(members) / total * abs(accuracy - mean_confidence)
-    return error
+def classification_metrics(
+    labels: Sequence[Hashable],
+    truth: Sequence[Hashable],
+    predicted: Sequence[Hashable],
+    confidence: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, macro-F1 (a class neither predicted nor present
+    scores 0), confusion matrix (rows: truth) and, given each answer's confidence, ECE over
+    ECE_BINS equal-width bins with its reliability bins. The one implementation of these figures."""
+    labels = list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for t, p in zip(truth, predicted, strict=True):
+        matrix[index[t]][index[p]] += 1
+    per_class = {}
+    for i, label in enumerate(labels):
+        tp = matrix[i][i]
+        fp = sum(matrix[r][i] for r in range(len(labels))) - tp
+        fn = sum(matrix[i]) - tp
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": sum(matrix[i])}
+    n = len(truth)
+    result: dict[str, Any] = {
+        "examples": n,
+        "accuracy": sum(int(t == p) for t, p in zip(truth, predicted, strict=True)) / n if n else 0.0,
+        "per_class": per_class,
+        "macro_f1": sum(c["f1"] for c in per_class.values()) / len(labels),
+        "confusion_matrix": {"labels": labels, "rows_truth_columns_predicted": matrix},
+    }
+    if confidence is None:
+        return result
+    bins = [[0, 0.0, 0] for _ in range(ECE_BINS)]  # count, confidence sum, correct
+    for t, p, c in zip(truth, predicted, confidence, strict=True):
+        b = min(int(c * ECE_BINS), ECE_BINS - 1)
+        bins[b][0] += 1
+        bins[b][1] += c
+        bins[b][2] += int(t == p)
+    ece = sum(abs(cnt and (corr / cnt - conf / cnt)) * cnt / n for cnt, conf, corr in bins) if n else 0.0
+    return {
+        **result,
+        "ece": ece,
+        "reliability": [
+            {"bin": i, "count": cnt, "confidence": conf / cnt if cnt else None, "accuracy": corr / cnt if cnt else None}
+            for i, (cnt, conf, corr) in enumerate(bins)
+        ],
+    }
 
 
 def polar_accuracy(polarity: Sequence[float], targets: Sequence[float]) -> tuple[float | None, int]:
@@ -84,22 +105,23 @@ def report(
 ) -> dict[str, Any]:
     """Every graded figure for one set of rows (one domain)."""
     polar, n_polar = polar_accuracy(polarity, targets)
+    metrics = classification_metrics(classes, actual, predicted, confidence)
     out: dict[str, Any] = {
         "examples": len(targets),
         "pearson_r": pearson(polarity, targets),
-        "accuracy": sum(p == a for p, a in zip(predicted, actual, strict=True)) / max(len(actual), 1),
-        "macro_f1": macro_f1(predicted, actual, classes),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
         "classes": list(classes),
-        "confusion": confusion(predicted, actual, classes),
+        "confusion": metrics["confusion_matrix"]["rows_truth_columns_predicted"],
         "polar_accuracy": polar,
         "polar_examples": n_polar,
         "neutral_share": sum(a == "neutral" for a in actual) / max(len(actual), 1),
     }
     if confidence is not None:
-        out["ece"] = expected_calibration_error(confidence, [p == a for p, a in zip(predicted, actual, strict=True)])
+        out["ece"] = metrics["ece"]
     return out
 
 
-def band_labels(values: Sequence[float], band: float = 0.05) -> list[str]:
+def band_labels(values: Sequence[float], band: float = NEUTRAL_BAND) -> list[str]:
     """A signed score to negative / neutral / positive by the same band as the human classes."""
-    return ["positive" if v >= band else "negative" if v <= -band else "neutral" for v in values]
+    return [label_for_rating(v, band) for v in values]

@@ -308,7 +308,9 @@ def train(
     if with_polarity and not graded_rows:
         raise ValueError("--polarity-head on needs graded rows (a rating column) to learn from")
     if with_polarity and ranks.enabled:
-        raise ValueError("a polarity head is not trained under torchrun yet: train it in one process")
+        raise ValueError(
+            "a polarity head is not trained under torchrun yet: train it in one process, or --polarity-head off"
+        )
     train_set, val_set, split = split_examples(examples, settings.val_fraction, settings.seed)
     if not val_set:
         raise ValueError("too few examples to carve out a validation split")
@@ -344,6 +346,17 @@ def train(
         network, vocab = start.network, start.vocab
         network.config.tokenizer = tokenizer  # another one than the artifact's: its new tokens grew the vocabulary
         config = network.config
+        if config.polarity_head and ranks.enabled:
+            raise ValueError(
+                f"{settings.init_from} has a polarity head, which is not trained under torchrun yet: "
+                "fine-tune it in one process"
+            )
+        if config.polarity_head and not graded_rows and settings.replay is None:
+            say(
+                "warning: the artifact's polarity head learns only from graded rows and there are none (no "
+                "rating column, no --replay of its graded data): its polarity will drift from its labels",
+                file=sys.stderr,
+            )
         report = start.report
         say(
             f"fine-tuning {report['artifact']} ({report['version']}): {report['new_words']} new words "
@@ -704,14 +717,20 @@ def is_better(score: float, loss: float, best_score: float, best_loss: float, ti
 
 
 def selection_score(
-    predicted: torch.Tensor, labels: torch.Tensor, sources: Sequence[str], graded: set[str] | None = None
+    predicted: torch.Tensor,
+    labels: torch.Tensor,
+    sources: Sequence[str],
+    graded: set[str] | None = None,
+    n_labels: int | None = None,
 ) -> float:
     """Mean over sources (so 67k short phrases do not outvote 25k reviews) of each one's accuracy, or
-    of its macro-F1 over the labels present for graded sources (`graded`), where a small neutral class
-    would vanish under accuracy."""
+    of its macro-F1 over the model's `n_labels` labels for graded sources (`graded`), where a small
+    neutral class would vanish under accuracy; the same macro-F1 as training/graded.py's (a label
+    neither predicted nor present scores 0), vectorised for the calibration's many trials."""
     names = sorted(set(sources))
     source_ids = torch.tensor([names.index(s) for s in sources]) if len(names) > 1 else torch.zeros(len(sources))
-    n_labels = int(max(int(predicted.max()), int(labels.max()))) + 1 if len(labels) else 1
+    if n_labels is None:
+        n_labels = int(max(int(predicted.max()), int(labels.max()))) + 1 if len(labels) else 1
     scores = []
     for k, name in enumerate(names):
         rows = source_ids == k
@@ -719,9 +738,8 @@ def selection_score(
         if graded and name in graded:
             pairs = torch.bincount(a * n_labels + p, minlength=n_labels * n_labels).view(n_labels, n_labels)
             tp = pairs.diag().double()
-            present = (pairs.sum(0) + pairs.sum(1)) > 0
             f1 = 2 * tp / (pairs.sum(0) + pairs.sum(1)).double().clamp(min=1)
-            scores.append(float(f1[present].mean()))
+            scores.append(float(f1.mean()))
         else:
             scores.append(float((p == a).double().mean()))
     return sum(scores) / len(scores)
@@ -757,13 +775,13 @@ def calibrate_bias(
     offsets = torch.zeros(scores.size(1))
     grid = [x / 20 for x in range(-40, 41)]  # -2 .. 2 in steps of 0.05
     graded = graded_sources(data)
-    before = best = selection_score(scores.argmax(1), labels, sources, graded)
+    before = best = selection_score(scores.argmax(1), labels, sources, graded, scores.size(1))
     for _ in range(2):
         for label in range(scores.size(1)) if only is None else only:
             for value in sorted(grid, key=abs):
                 trial = offsets.clone()
                 trial[label] = value
-                score = selection_score((scores + trial).argmax(1), labels, sources, graded)
+                score = selection_score((scores + trial).argmax(1), labels, sources, graded, scores.size(1))
                 if score > best + 1e-9:
                     best, offsets = score, trial
     bias = network.get_parameter("output.bias")

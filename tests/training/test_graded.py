@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from model import load_predictor
 from training import graded
@@ -69,9 +70,19 @@ def test_metrics_match_hand_computed_values() -> None:
     actual = ["positive", "negative", "negative", "neutral"]
     # F1: positive 2/3, neutral 0, negative 2/3
     assert graded.macro_f1(predicted, actual, graded.THREE) == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
-    assert graded.confusion(predicted, actual, graded.THREE) == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    metrics = graded.classification_metrics(graded.THREE, actual, predicted, [1.0, 0.9, 1.0, 0.6])
+    assert metrics["confusion_matrix"]["rows_truth_columns_predicted"] == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    assert metrics["macro_f1"] == pytest.approx(graded.macro_f1(predicted, actual, graded.THREE))
+    assert metrics["ece"] == pytest.approx((abs(1 - 2.0 / 2) * 2 + abs(0 - 0.9) + abs(0 - 0.6)) / 4)
     assert graded.polar_accuracy([0.9, -0.2, 0.1], [0.5, 0.3, 0.01]) == (0.5, 2)
-    assert graded.expected_calibration_error([1.0, 1.0], [True, False]) == pytest.approx(0.5)
+    # training's vectorised selection score is the same macro-F1 (labels as ids)
+    from training.train import selection_score
+
+    ids = {label: i for i, label in enumerate(graded.THREE)}
+    as_ids = [torch.tensor([ids[x] for x in v]) for v in (predicted, actual)]
+    assert selection_score(*as_ids, ["s"] * 4, {"s"}, 3) == pytest.approx(
+        graded.macro_f1(predicted, actual, graded.THREE)
+    )
     assert graded.band_labels([0.05, 0.049, -0.05]) == ["positive", "neutral", "negative"]
 
 
@@ -133,3 +144,28 @@ def test_a_two_label_model_is_read_by_the_band_on_its_polarity(tmp_path: Path, t
     result = evaluate([(str(data), read_dataset(data))], model_dir=str(tiny_artifact), report_dir=str(tmp_path / "r"))
     assert all(m["labels_from"] == "band on polarity" for m in result["graded_by_source"].values())
     assert result["examples"] == 20  # the neutral rows count in the graded figures only
+    # per source too, only the rows of a class the model answers: they add up to the overall accuracy
+    counts: dict[str, int] = {}
+    for e in read_dataset(data):
+        if e.label != "neutral":
+            counts[e.source] = counts.get(e.source, 0) + 1
+    by_source = result["accuracy_by_source"]
+    assert sum(by_source[s] * n for s, n in counts.items()) / 20 == pytest.approx(result["accuracy"])
+
+
+def test_read_options_round_trip_through_metrics_and_conflicts_are_refused(tmp_path: Path) -> None:
+    from training.data import ReadOptions, describe_source, recorded_options
+
+    path = graded_file(tmp_path / "rated.tsv", n=6)
+    described = describe_source(path, {"rating_column": "mean_rating", "neutral_band": 0.0, "label_map": {}})
+    assert described["read"] == {"rating_column": "mean_rating", "neutral_band": 0.0}
+    assert recorded_options(described["read"]).neutral_band == 0.0  # a band of 0 stays 0, not the default
+    with pytest.raises(DataError, match="cannot go with --label-column"):
+        read_dataset(path, options=ReadOptions(label_column="domain", rating_column="mean_rating"))
+
+
+def test_jsonl_graded_rows_take_any_domain_value(tmp_path: Path) -> None:
+    path = tmp_path / "rated.jsonl"
+    path.write_text('{"text": "great", "mean_rating": 2, "domain": 3}\n{"text": "bad", "rating": -2}\n')
+    rows = read_dataset(path)
+    assert [(e.source, e.label, e.target) for e in rows] == [("rated:3", "positive", 0.5), ("rated", "negative", -0.5)]
