@@ -128,11 +128,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.log import DatabaseError, open_database
     from service.runtime import load_configured_predictor
 
-    try:  # fail before binding the port, with the file and the problem; the app serves this load
-        predictor = load_configured_predictor(settings)
-    except ArtifactError as exc:
-        print(f"error: cannot load the model: {exc}", file=sys.stderr)
-        return 2
+    predictors = {}
+    for name, model_dir in settings.served_models().items():
+        try:  # fail before binding the port, with the file and the problem; the app serves this load
+            predictors[name] = load_configured_predictor(settings, model_dir)
+        except ArtifactError as exc:
+            print(f"error: cannot load the model {name!r}: {exc}", file=sys.stderr)
+            return 2
     try:  # the same for the log database: unreachable (after SENTIMENT_DATABASE_WAIT_S), no driver, old schema
         engine = open_database(
             settings.database_url,
@@ -160,13 +162,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     GuardedHttpToolsProtocol.configure(settings.header_timeout_s, settings.body_timeout_s)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, predictor=predictor, engine=engine), **server)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, predictors=predictors, engine=engine), **server)  # type: ignore[arg-type]
         return 0
     from service.workers import run_workers
 
     # The schema is at head now (migrated once, here); each worker loads its own model and opens
     # its own engine (connections must not cross a fork).
-    del predictor
+    del predictors
     engine.dispose()
     return run_workers(settings, args.log_level, server)
 

@@ -25,26 +25,34 @@ from service.openapi import install_openapi
 from service.rollout import follow_rollouts, initial_model, reload
 from service.routes import fast_predict_one, router
 from service.runtime import Runtime
+from service.served import ServedModel
 
 log = logging.getLogger("service")
 
 
 def create_app(
-    settings: Settings | None = None, *, predictor: Predictor | None = None, engine: Engine | None = None
+    settings: Settings | None = None,
+    *,
+    predictors: dict[str, Predictor] | None = None,
+    engine: Engine | None = None,
 ) -> FastAPI:
     """Build the app; nothing heavy happens until the lifespan starts.
 
-    `predictor` and `engine`, when given, are used at start instead of loading the configured
-    artifact and opening the log database again (`python -m service` opens both first, so that a
-    bad artifact or an unreachable database stops it before the port is bound).
+    `predictors` (by model name) and `engine`, when given, are used at start instead of loading the
+    configured artifacts and opening the log database again (`python -m service` opens both first, so
+    that a bad artifact or an unreachable database stops it before the port is bound).
     """
     runtime = Runtime(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = runtime.settings
-        first = predictor if predictor is not None else await asyncio.to_thread(runtime.load_predictor)
-        log.info("model %s loaded from %s (runtime %s)", first.version, first.artifact.path.resolve(), first.runtime)
+        loaded = dict(predictors or {})
+        for name, model_dir in s.served_models().items():
+            if name not in loaded:
+                loaded[name] = await asyncio.to_thread(runtime.load_predictor, model_dir)
+            p = loaded[name]
+            log.info("model %s: %s loaded from %s (runtime %s)", name, p.version, p.artifact.path.resolve(), p.runtime)
         log_engine = engine
         if log_engine is None:
             log_engine = await asyncio.to_thread(
@@ -56,7 +64,6 @@ def create_app(
                 wait_s=s.database_wait_s,
             )
         runtime.engine = log_engine
-        first = await initial_model(runtime, first)  # a replica that starts later serves the newest rollout
         m = runtime.metrics
         writer = RequestLogWriter(
             log_engine,
@@ -67,17 +74,21 @@ def create_app(
         )
         writer.start()
         runtime.writer = writer
-        batcher = MicroBatcher(
-            first,
-            max_batch_size=s.max_batch_size,
-            max_queue=s.max_queue,
-            on_batch=runtime.on_batch,
-            max_explain_tokens=s.max_explain_tokens,
-            explain_pass_tokens=s.explain_pass_tokens,
-        )
-        batcher.start()
-        runtime.batcher = batcher
-        runtime.announce_model(first)
+        for name, model_dir in s.served_models().items():  # each model its own batcher and bounded queue
+            batcher = MicroBatcher(
+                loaded.pop(name),
+                max_batch_size=s.max_batch_size,
+                max_queue=s.max_queue,
+                on_batch=runtime.on_batch,
+                max_explain_tokens=s.max_explain_tokens,
+                explain_pass_tokens=s.explain_pass_tokens,
+            )
+            served = ServedModel(name, model_dir, batcher)
+            # a replica that starts later serves each model's newest rollout
+            batcher.predictor = await initial_model(runtime, served, batcher.predictor)
+            batcher.start()
+            runtime.models[name] = served
+            runtime.announce_model(served)
         follower = asyncio.create_task(follow_rollouts(runtime)) if s.rollout_poll_s > 0 else None
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
@@ -92,7 +103,8 @@ def create_app(
                     await follower
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            await batcher.stop()  # answers everything already queued
+            for served in runtime.models.values():
+                await served.batcher.stop()  # answers everything already queued
             await asyncio.to_thread(writer.stop)  # writes every row held in memory
             log_engine.dispose()
             log.info("stopped: %d log rows written, %d dropped", writer.stats.written, writer.stats.dropped)

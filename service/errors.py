@@ -46,6 +46,10 @@ class NotReady(ServiceError):
     status, code = 503, "not_ready"
 
 
+class ModelNotFound(ServiceError):
+    status, code = 404, "model_not_found"
+
+
 class InferenceFailed(ServiceError):
     status, code = 503, "inference_failed"
 

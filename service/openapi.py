@@ -35,7 +35,8 @@ def install_openapi(app: FastAPI, runtime: Runtime) -> None:
                     routes=app.routes,
                 )
             )
-        labels = tuple(runtime.predictor.labels) if runtime.batcher is not None else ()
+        # every served model's labels (feedback on any of them), in order of appearance
+        labels = tuple(dict.fromkeys(label for m in runtime.models.values() for label in m.predictor.labels))
         if labels not in built:
             built.clear()
             built[labels] = with_limits(copy.deepcopy(base), runtime, list(labels))
@@ -62,7 +63,7 @@ def with_limits(schema: dict[str, Any], runtime: Runtime, labels: list[str]) -> 
     infer = schema["paths"]["/v2/models/{name}/infer"]["post"]
     for parameter in infer["parameters"]:
         if parameter["name"] == "name":
-            parameter["schema"]["enum"] = [settings.oip_model_name]
+            parameter["schema"]["enum"] = list(settings.served_models())
     body = infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
     inputs = body["inputs"]
     inputs.update(minItems=1, maxItems=1)

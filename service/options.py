@@ -15,8 +15,9 @@ from typing import Any
 from model import Explanation
 from model.sentences import SentenceSpan, is_mixed, split_sentences
 from service.batcher import Outcome
-from service.errors import NotReady, RequestTimeout, ServiceError, TooLongToExplain
+from service.errors import RequestTimeout, ServiceError, TooLongToExplain
 from service.runtime import Runtime
+from service.served import ServedModel
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,10 @@ class Answer:
 
 
 async def predict_with_options(
-    runtime: Runtime, texts: list[str], *, explain: bool, sentences: bool
+    runtime: Runtime, served: ServedModel, texts: list[str], *, explain: bool, sentences: bool
 ) -> list[Answer | ServiceError]:
     """Predict checked texts with the options asked; a text too long to explain gets its error."""
-    batcher = runtime.batcher
-    if batcher is None:
-        raise NotReady("the model is not loaded yet")
+    batcher = served.batcher
     spans: list[list[SentenceSpan]] | None = None
     if sentences:  # Bling Fire: ~1-2 ms for a long review, off the event loop all the same
         spans = await asyncio.to_thread(lambda: [split_sentences(t) for t in texts])

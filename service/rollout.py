@@ -1,9 +1,11 @@
 """Every replica in step: reloads recorded in the log database's `rollouts` table, followed by all.
 
+Rollouts are per model (SENTIMENT_MODELS): each row names its model, and each model follows only
+its own newest row (a row without a name, written before named models, is the default model's).
 The replica that takes a reload (`POST /v1/admin/reload` or SIGHUP) loads the artifact, checks it
-with a prediction, swaps it in and records a rollout row (version, model_dir or null for "each
-replica's configured artifact", which replica asked). Every replica sharing the database reads the
-newest row every `SENTIMENT_ROLLOUT_POLL_S` seconds; when its version differs from the one served,
+with a prediction, swaps it in and records a rollout row (model, version, model_dir or null for
+"each replica's configured artifact", which replica asked). Every replica sharing the database reads
+each model's newest row every `SENTIMENT_ROLLOUT_POLL_S` seconds; when its version differs from the one served,
 the replica loads the row's artifact and swaps it in only if the version it loaded is the row's.
 Otherwise (its copy of the artifact is not the same) it keeps serving what it has, logs an error,
 reports it (`/readyz` check `rollout`, metric `sentiment_rollout_in_step` 0) and tries again with
@@ -29,18 +31,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, or_, select
 
 from model import ArtifactError, Predictor
 from model.errors import first_line
-from service.errors import NotReady, ReloadFailed
+from service.errors import ReloadFailed
 from service.log import RolloutRow, query_in_thread
 from service.schemas import ReloadResponse
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
+    from service.served import ServedModel
 
 log = logging.getLogger("service.rollout")
 MAX_RETRY_S = 60.0  # longest wait between two tries of a rollout this replica could not apply
@@ -60,20 +63,25 @@ class Rollout:
     created_at: datetime
 
 
-def latest_rollout(engine: Engine) -> Rollout | None:
-    """Return the newest rollout row, or None when no reload was ever recorded."""
+def latest_rollout(engine: Engine, model: str, *, default: bool = True) -> Rollout | None:
+    """Return the model's newest rollout row, or None when no reload of it was ever recorded.
+
+    `default`: the model is the default one, whose rollouts include rows without a name (before 0006).
+    """
     table = RolloutRow.__table__
+    mine = or_(table.c.model == model, table.c.model.is_(None)) if default else table.c.model == model
     with engine.connect() as connection:
-        row = connection.execute(select(table).order_by(table.c.id.desc()).limit(1)).first()
+        row = connection.execute(select(table).where(mine).order_by(table.c.id.desc()).limit(1)).first()
     if row is None:
         return None
     return Rollout(row.id, row.version, row.model_dir, row.requested_by, row.created_at)
 
 
-def record_rollout(engine: Engine, *, version: str, model_dir: str | None, requested_by: str) -> int:
+def record_rollout(engine: Engine, *, model: str, version: str, model_dir: str | None, requested_by: str) -> int:
     """Insert a rollout row and return its id."""
     values = {
         "created_at": datetime.now(UTC),
+        "model": model,
         "version": version,
         "model_dir": model_dir,
         "requested_by": requested_by,
@@ -83,31 +91,10 @@ def record_rollout(engine: Engine, *, version: str, model_dir: str | None, reque
         return int(result.scalar_one())
 
 
-@dataclass
-class RolloutState:
-    """What this replica knows of the fleet's newest rollout (for /readyz and the metrics)."""
-
-    seen_id: int | None = None  # newest rollout row this replica has acted on
-    wanted: str | None = None  # the version that row names
-    model_dir: str | None = None  # the artifact it names (None: the configured one)
-    error: str | None = None  # why this replica does not serve `wanted`
-    retry_at: float = 0.0  # monotonic time of the next try while `error` is set
-    retry_s: float = 0.0
-    poll_error: str | None = None  # the last failure to read the rollouts table
-
-    def check(self, serving: str | None) -> dict[str, Any]:
-        return {
-            "id": self.seen_id,
-            "version": self.wanted,
-            "in_step": self.wanted is None or self.wanted == serving,
-            "error": self.error,
-            "poll_error": self.poll_error,
-        }
-
-
-async def _load_checked(runtime: Runtime, model_dir: str | None) -> Predictor:
-    """Load an artifact and run one prediction with it, off the event loop."""
-    candidate = await asyncio.to_thread(runtime.load_predictor, Path(model_dir) if model_dir else None)
+async def _load_checked(runtime: Runtime, served: ServedModel, model_dir: str | None) -> Predictor:
+    """Load an artifact (None: the model's configured one) and run one prediction with it, off the event loop."""
+    path = Path(model_dir) if model_dir else served.model_dir
+    candidate = await asyncio.to_thread(runtime.load_predictor, path)
     await asyncio.to_thread(candidate.predict, ["reload check: a short test sentence."])
     return candidate
 
@@ -132,34 +119,34 @@ def release_memory() -> None:
         trim(0)
 
 
-def _swap(runtime: Runtime, candidate: Predictor) -> None:
-    assert runtime.batcher is not None
-    runtime.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
-    runtime.announce_model(candidate)
+def _swap(runtime: Runtime, served: ServedModel, candidate: Predictor) -> None:
+    served.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
+    runtime.announce_model(served)
     release_memory()
 
 
-async def reload(runtime: Runtime, model_dir: str | None = None) -> ReloadResponse:
-    """Load the configured artifact (or `model_dir`), swap it in, and record a rollout for the fleet.
+async def reload(runtime: Runtime, model_dir: str | None = None, model: str | None = None) -> ReloadResponse:
+    """Load a model's configured artifact (or `model_dir`), swap it in, and record a rollout for the fleet.
 
-    A bad artifact raises ReloadFailed and leaves the old model serving (and records nothing).
+    `model`: the name (None: the default model). A bad artifact raises ReloadFailed and leaves the old
+    model serving (and records nothing).
     """
-    if runtime.batcher is None:
-        raise NotReady("the model is not loaded yet")
-    async with runtime.reload_lock:
-        previous = runtime.batcher.predictor
+    served = runtime.model(model)
+    async with served.reload_lock:
+        previous = served.predictor
         try:
-            candidate = await _load_checked(runtime, model_dir)
+            candidate = await _load_checked(runtime, served, model_dir)
         except ArtifactError as exc:
             runtime.metrics.reloads.labels("failed").inc()
             raise ReloadFailed(f"kept model {previous.version}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             runtime.metrics.reloads.labels("failed").inc()
             raise ReloadFailed(f"kept model {previous.version}: {type(exc).__name__}: {exc}") from None
-        _swap(runtime, candidate)
+        _swap(runtime, served, candidate)
         runtime.metrics.reloads.labels("ok").inc()
-        rollout_id, rollout_error = await _publish(runtime, candidate.version, model_dir)
+        rollout_id, rollout_error = await _publish(runtime, served, candidate.version, model_dir)
     return ReloadResponse(
+        model=served.name,
         previous_version=previous.version,
         version=candidate.version,
         changed=previous.version != candidate.version,
@@ -168,7 +155,9 @@ async def reload(runtime: Runtime, model_dir: str | None = None) -> ReloadRespon
     )
 
 
-async def _publish(runtime: Runtime, version: str, model_dir: str | None) -> tuple[int | None, str | None]:
+async def _publish(
+    runtime: Runtime, served: ServedModel, version: str, model_dir: str | None
+) -> tuple[int | None, str | None]:
     """Record the rollout; a database fault keeps the local reload and says so in the answer."""
     if runtime.engine is None:
         return None, "the log database is not open"
@@ -176,39 +165,45 @@ async def _publish(runtime: Runtime, version: str, model_dir: str | None) -> tup
         model_dir = str(Path(model_dir).resolve())  # other replicas may run in another folder
     try:
         rollout_id = await asyncio.to_thread(
-            record_rollout, runtime.engine, version=version, model_dir=model_dir, requested_by=replica_name()
+            record_rollout,
+            runtime.engine,
+            model=served.name,
+            version=version,
+            model_dir=model_dir,
+            requested_by=replica_name(),
         )
     except Exception as exc:  # noqa: BLE001 - the reload stands; the other replicas are not told
         message = f"this replica serves {version}, but the rollout could not be recorded: {type(exc).__name__}"
         log.error("%s: %s", message, exc)
         return None, message
-    state = runtime.rollout
+    state = served.rollout
     state.seen_id, state.wanted, state.model_dir, state.error = rollout_id, version, model_dir, None
     _report(runtime)
-    log.info("rollout %d: version %s recorded for every replica", rollout_id, version)
+    log.info("rollout %d: model %s version %s recorded for every replica", rollout_id, served.name, version)
     return rollout_id, None
 
 
 def _report(runtime: Runtime) -> None:
-    serving = runtime.batcher.predictor.version if runtime.batcher is not None else None
-    runtime.metrics.rollout_in_step.set(1 if runtime.rollout.check(serving)["in_step"] else 0)
+    """The in-step metric: 1 when every model serves its newest rollout's version."""
+    in_step = all(m.rollout.check(m.predictor.version)["in_step"] for m in runtime.models.values())
+    runtime.metrics.rollout_in_step.set(1 if in_step else 0)
 
 
-def _failed(runtime: Runtime, row: Rollout, message: str) -> None:
-    state = runtime.rollout
+def _failed(runtime: Runtime, served: ServedModel, row: Rollout, message: str) -> None:
+    state = served.rollout
     state.error = message
     state.retry_s = min(MAX_RETRY_S, max(runtime.settings.rollout_poll_s, state.retry_s * 2))
     state.retry_at = time.monotonic() + state.retry_s
-    log.error("rollout %d: %s; still serving the previous model", row.id, message)
+    log.error("rollout %d of %s: %s; still serving the previous model", row.id, served.name, message)
 
 
-async def initial_model(runtime: Runtime, first: Predictor) -> Predictor:
+async def initial_model(runtime: Runtime, served: ServedModel, first: Predictor) -> Predictor:
     """The model a starting replica serves: `first` (its configured artifact) or the newest rollout's."""
     if runtime.settings.rollout_poll_s == 0 or runtime.engine is None:
         return first
-    state = runtime.rollout
+    state = served.rollout
     try:
-        row = await asyncio.to_thread(latest_rollout, runtime.engine)
+        row = await asyncio.to_thread(_latest, runtime, served)
     except Exception as exc:  # noqa: BLE001 - serve the configured model; the poller tries again
         state.poll_error = first_line(exc, 200)
         log.warning("cannot read the rollouts table at start: %s", exc)
@@ -219,70 +214,82 @@ async def initial_model(runtime: Runtime, first: Predictor) -> Predictor:
     if row.version == first.version:
         return first
     if row.model_dir is None:
-        _failed(runtime, row, f"the configured artifact is version {first.version}, rollout wants {row.version}")
+        message = f"the configured artifact is version {first.version}, rollout wants {row.version}"
+        _failed(runtime, served, row, message)
         return first
     try:
-        candidate = await _load_checked(runtime, row.model_dir)
+        candidate = await _load_checked(runtime, served, row.model_dir)
     except Exception as exc:  # noqa: BLE001 - a rollout this replica cannot load leaves the configured model
-        _failed(runtime, row, f"cannot load {row.model_dir}: {type(exc).__name__}: {exc}")
+        _failed(runtime, served, row, f"cannot load {row.model_dir}: {type(exc).__name__}: {exc}")
         return first
     if candidate.version != row.version:
-        _failed(runtime, row, f"{row.model_dir} holds version {candidate.version}, rollout wants {row.version}")
+        message = f"{row.model_dir} holds version {candidate.version}, rollout wants {row.version}"
+        _failed(runtime, served, row, message)
         return first
-    log.info("rollout %d: serving version %s from %s", row.id, row.version, row.model_dir)
+    log.info("rollout %d: %s serves version %s from %s", row.id, served.name, row.version, row.model_dir)
     return candidate
 
 
-async def apply(runtime: Runtime, row: Rollout) -> None:
+def _latest(runtime: Runtime, served: ServedModel) -> Rollout | None:
+    assert runtime.engine is not None
+    return latest_rollout(runtime.engine, served.name, default=served.name == runtime.default_model)
+
+
+async def apply(runtime: Runtime, served: ServedModel, row: Rollout) -> None:
     """Serve the version a rollout row names, if this replica's copy of its artifact has it."""
-    state = runtime.rollout
-    async with runtime.reload_lock:
-        assert runtime.batcher is not None
+    state = served.rollout
+    async with served.reload_lock:
         if state.seen_id is not None and row.id < state.seen_id:
             return  # a newer row was applied while this one waited for the lock
         if row.id != state.seen_id:  # a new rollout: forget the last one's error and backoff
             state.seen_id, state.wanted, state.model_dir = row.id, row.version, row.model_dir
             state.error, state.retry_s = None, 0.0
-        previous = runtime.batcher.predictor
+        previous = served.predictor
         if previous.version == row.version:
             state.error = None
             return
         if state.error is not None and time.monotonic() < state.retry_at:
             return
         try:
-            candidate = await _load_checked(runtime, row.model_dir)
+            candidate = await _load_checked(runtime, served, row.model_dir)
         except Exception as exc:  # noqa: BLE001 - keep serving; report and try again later
             runtime.metrics.reloads.labels("failed").inc()
-            _failed(runtime, row, f"cannot load {row.model_dir or 'the configured artifact'}: {exc}")
+            _failed(runtime, served, row, f"cannot load {row.model_dir or 'the configured artifact'}: {exc}")
             return
         if candidate.version != row.version:
             runtime.metrics.reloads.labels("failed").inc()
             where = row.model_dir or "the configured artifact"
-            _failed(runtime, row, f"{where} holds version {candidate.version}, rollout wants {row.version}")
+            _failed(runtime, served, row, f"{where} holds version {candidate.version}, rollout wants {row.version}")
             return
-        _swap(runtime, candidate)
+        _swap(runtime, served, candidate)
         state.error, state.retry_s = None, 0.0
         runtime.metrics.reloads.labels("ok").inc()
-        log.info("rollout %d: %s -> %s (requested by %s)", row.id, previous.version, row.version, row.requested_by)
+        log.info(
+            "rollout %d: %s %s -> %s (requested by %s)",
+            row.id,
+            served.name,
+            previous.version,
+            row.version,
+            row.requested_by,
+        )
 
 
 async def follow_rollouts(runtime: Runtime) -> None:
-    """Poll the newest rollout row and apply it, until cancelled (one task per replica)."""
+    """Poll each model's newest rollout row and apply it, until cancelled (one task per replica)."""
     interval = runtime.settings.rollout_poll_s
     await asyncio.sleep(random.uniform(0, interval))  # replicas started together do not poll together
     while True:
-        engine = runtime.engine
-        if engine is not None:
+        for served in list(runtime.models.values()) if runtime.engine is not None else []:
             try:
-                row = await query_in_thread(latest_rollout, engine)
+                row = await query_in_thread(_latest, runtime, served)
             except Exception as exc:  # noqa: BLE001 - a database fault: keep serving, try next time
-                if runtime.rollout.poll_error is None:
+                if served.rollout.poll_error is None:
                     log.warning("cannot read the rollouts table: %s", exc)
-                runtime.rollout.poll_error = first_line(exc, 200)
+                served.rollout.poll_error = first_line(exc, 200)
                 runtime.metrics.rollout_poll_failures.inc()
-            else:
-                runtime.rollout.poll_error = None
-                if row is not None:
-                    await apply(runtime, row)
-                _report(runtime)
+                continue
+            served.rollout.poll_error = None
+            if row is not None:
+                await apply(runtime, served, row)
+        _report(runtime)
         await asyncio.sleep(interval)

@@ -23,6 +23,7 @@ from service.jsonbody import StrictJSONRoute
 from service.log import recent_rows
 from service.options import option_fields, predict_with_options
 from service.rollout import reload, replica_name
+from service.rollout_state import RolloutState
 from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,
@@ -34,13 +35,18 @@ from service.schemas import (
     LogRow,
     LogRows,
     ModelInfo,
+    ModelList,
+    ModelSummary,
     ReloadRequest,
     ReloadResponse,
     SentimentRequest,
     SentimentResponse,
 )
+from service.served import ServedModel
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 429, 503)
+}
 router = APIRouter(route_class=StrictJSONRoute)
 
 
@@ -144,10 +150,8 @@ def _json(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
-async def _predict(runtime: Runtime, texts: list[str]) -> list[Outcome]:
-    if runtime.batcher is None:
-        raise NotReady("the model is not loaded yet")
-    futures = runtime.batcher.submit(texts)
+async def _predict(runtime: Runtime, served: ServedModel, texts: list[str]) -> list[Outcome]:
+    futures = served.batcher.submit(texts)
     try:
         # asyncio.timeout rather than wait_for, and no gather for one text: no extra task per request
         async with asyncio.timeout(runtime.settings.request_timeout_s):
@@ -186,6 +190,7 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
     try:
         parsed = SentimentRequest.model_validate(jsonbody.loads(body) if may_repeat else orjson.loads(body))
         client = runtime.keys.client_of(headers)
+        served = runtime.model(parsed.model)
     except (orjson.JSONDecodeError, json.JSONDecodeError, ValidationError, ServiceError):
         return None
     if parsed.explain or parsed.sentences:
@@ -195,41 +200,48 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
         return None
     state = scope["state"]
     try:
-        document = await _classify_one(runtime, text, client, state["request_id"], state["started"])
+        document = await _classify_one(runtime, served, text, client, state["request_id"], state["started"])
     except ServiceError as exc:
         return exc.status, orjson.dumps(error_body(exc.code, exc.message, state["request_id"])), exc.headers
     return 200, orjson.dumps(document), {}
 
 
 async def _classify_one(
-    runtime: Runtime, text: str, client: str | None, request_id: str, started: float
+    runtime: Runtime, served: ServedModel, text: str, client: str | None, request_id: str, started: float
 ) -> dict[str, Any]:
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
-    (outcome,) = await _predict(runtime, [text])
+    (outcome,) = await _predict(runtime, served, [text])
     row = runtime.log_row(
         request_id=request_id,
         endpoint="sentiment",
         index=0,
         client=client,
+        model=served.name,
         text=text,
         latency_s=time.perf_counter() - started,
         outcome=outcome,
     )
     await runtime.record([row])
-    return {**_sentiment(outcome), "model_version": outcome.model_version, "request_id": request_id}
+    return {
+        **_sentiment(outcome),
+        "model": served.name,
+        "model_version": outcome.model_version,
+        "request_id": request_id,
+    }
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
 async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
     """Classify one text."""
     runtime: Runtime = request.app.state.runtime
+    served = runtime.model(body.model)
     problem = check_text(body.text, runtime.settings.max_text_chars)
     if problem is not None:
         raise problem
     state = request.state
     if not (body.explain or body.sentences):
-        return _json(await _classify_one(runtime, body.text, client, state.request_id, state.started))
-    (answer,) = await predict_with_options(runtime, [body.text], explain=body.explain, sentences=body.sentences)
+        return _json(await _classify_one(runtime, served, body.text, client, state.request_id, state.started))
+    (answer,) = await predict_with_options(runtime, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
     row = runtime.log_row(
@@ -237,6 +249,7 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
         endpoint="sentiment",
         index=0,
         client=client,
+        model=served.name,
         text=body.text,
         latency_s=time.perf_counter() - state.started,
         outcome=answer.outcome,
@@ -245,7 +258,8 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     )
     await runtime.record([row])
     document = {**_sentiment(answer.outcome), **option_fields(answer)}
-    return _json({**document, "model_version": answer.outcome.model_version, "request_id": state.request_id})
+    version = answer.outcome.model_version
+    return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
@@ -253,6 +267,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     """Classify several texts; an invalid text gets an error entry in its place."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
+    served = runtime.model(body.model)
     if not body.texts:
         raise InvalidText("texts is empty; send at least one text")
     if len(body.texts) > settings.max_batch_items:
@@ -263,7 +278,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     extra: dict[int, dict[str, Any]] = {}
     if options and valid:
         answers = await predict_with_options(
-            runtime, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
+            runtime, served, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
         )
         outcomes = {}
         for i, answer in zip(valid, answers, strict=True):
@@ -273,7 +288,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 outcomes[i], extra[i] = answer.outcome, option_fields(answer)
     else:
         outcomes = dict(
-            zip(valid, await _predict(runtime, [body.texts[i] for i in valid]) if valid else [], strict=True)
+            zip(valid, await _predict(runtime, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
         )
     request_id = request.state.request_id
     latency = time.perf_counter() - request.state.started
@@ -292,6 +307,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 endpoint="sentiment/batch",
                 index=i,
                 client=client,
+                model=served.name,
                 text=text,
                 latency_s=latency,
                 outcome=outcomes.get(i),
@@ -302,17 +318,19 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
             )
         )
     await runtime.record(rows)
-    version = next(iter(outcomes.values())).model_version if outcomes else runtime.predictor.version
-    return _json({"results": results, "model_version": version, "request_id": request_id})
+    version = next(iter(outcomes.values())).model_version if outcomes else served.predictor.version
+    return _json({"results": results, "model": served.name, "model_version": version, "request_id": request_id})
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])
 async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
-    """Describe the model being served."""
-    predictor = runtime.predictor
+    """Describe the default model (`GET /v1/models` lists every one)."""
+    served = runtime.model()
+    predictor = served.predictor
     artifact = predictor.artifact
     return ModelInfo(
-        name=artifact.path.resolve().name,  # never its path on the server (the start-up log names it)
+        name=served.name,
+        artifact=artifact.path.resolve().name,  # never its path on the server (the start-up log names it)
         version=predictor.version,
         labels=predictor.labels,
         max_batch_items=runtime.settings.max_batch_items,
@@ -320,6 +338,28 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
         metrics=artifact.metrics,
         replica=replica_name(),
     )
+
+
+@router.get("/v1/models", response_model=ModelList, responses=ERRORS, tags=["model"])
+async def list_models(runtime: RuntimeDep, client: ClientDep) -> ModelList:
+    """Every served model: name, version, labels, language, max tokens, default or not."""
+    runtime.model()  # 503 before start
+    summaries = []
+    for served in runtime.models.values():
+        predictor = served.predictor
+        config = predictor.artifact.config
+        language = getattr(config, "language", None)
+        summaries.append(
+            ModelSummary(
+                name=served.name,
+                version=predictor.version,
+                labels=predictor.labels,
+                language=language if isinstance(language, str) else None,
+                max_tokens=config.max_tokens,
+                default=served.name == runtime.default_model,
+            )
+        )
+    return ModelList(models=summaries)
 
 
 @router.get("/v1/requests", response_model=LogRows, responses=ERRORS, tags=["admin"])
@@ -332,13 +372,24 @@ def request_log(
         time_query("only rows at or after this ISO-8601 time, e.g. 2026-01-31T12:00:00Z"),
     ] = None,
     label: Annotated[str | None, Query(max_length=64, description="only rows with this label")] = None,
+    model: Annotated[
+        str | None,
+        Query(max_length=64, description="only rows of this model (rows from before named models: the default)"),
+    ] = None,
 ) -> LogRows:
     """Recent request-log rows, newest first (admin)."""
     if runtime.engine is None:
         raise NotReady("the request log is not open yet")
     start = parse_time("since", since)
     try:
-        rows = recent_rows(runtime.engine, limit=limit, since=start, label=label)
+        rows = recent_rows(
+            runtime.engine,
+            limit=limit,
+            since=start,
+            label=label,
+            model=model,
+            default=model is not None and model == runtime.default_model,
+        )
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
     return LogRows(rows=[LogRow(**r) for r in rows], count=len(rows))
@@ -348,7 +399,9 @@ def request_log(
 async def reload_model(runtime: RuntimeDep, admin: AdminDep, body: ReloadRequest | None = None) -> ReloadResponse:
     """Load the configured artifact (or `model_dir`) again and swap it in, on every replica sharing the
     log database; on failure keep the current one."""
-    return await reload(runtime, body.model_dir if body is not None else None)
+    if body is None:
+        return await reload(runtime)
+    return await reload(runtime, body.model_dir, body.model)
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
@@ -359,22 +412,34 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
 async def readyz(runtime: RuntimeDep) -> Response:
-    """200 once the model is loaded and the log writer runs; 503 otherwise."""
-    batcher, writer = runtime.batcher, runtime.writer
-    rollout = runtime.rollout.check(batcher.predictor.version if batcher is not None else None)
+    """200 once every model is loaded and the log writer runs; 503 otherwise.
+
+    `model`, `batcher` and `rollout` describe the default model; `models` every one by name.
+    """
+    writer = runtime.writer
+    models: dict[str, dict[str, Any]] = {
+        name: {
+            "version": served.predictor.version,
+            "batcher": served.batcher.running and not runtime.draining,
+            "rollout": served.rollout.check(served.predictor.version),
+        }
+        for name, served in runtime.models.items()
+    }
+    default = models.get(runtime.default_model)
     checks = {
-        "model": batcher.predictor.version if batcher is not None else None,
-        "batcher": batcher is not None and batcher.running and not runtime.draining,
+        "model": default["version"] if default else None,
+        "batcher": bool(models) and all(m["batcher"] for m in models.values()),
         "log_writer": writer is not None and writer.running,
         "log_degraded": writer.degraded if writer is not None else None,
         "log_error": writer.stats.last_error if writer is not None else None,
-        "rollout": rollout,
+        "rollout": default["rollout"] if default else RolloutState().check(None),
+        "models": models,
     }
     ready = bool(checks["batcher"] and checks["log_writer"])
     if ready and checks["log_degraded"] and runtime.settings.log_mode == "durable":
         ready = False  # durable mode cannot answer while its log cannot commit
     # A replica that cannot serve the newest rollout's version keeps serving its own: degraded, not down.
-    degraded = checks["log_degraded"] or not rollout["in_step"]
+    degraded = checks["log_degraded"] or not all(m["rollout"]["in_step"] for m in models.values())
     status = "ready" if ready and not degraded else ("degraded" if ready else "not_ready")
     return JSONResponse(Health(status=status, checks=checks).model_dump(), 200 if ready else 503)
 
@@ -383,8 +448,8 @@ async def readyz(runtime: RuntimeDep) -> Response:
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format."""
     m = runtime.metrics
-    if runtime.batcher is not None:
-        m.queue_depth.set(runtime.batcher.depth)
+    if runtime.models:  # texts waiting, over every model's queue
+        m.queue_depth.set(sum(served.batcher.depth for served in runtime.models.values()))
     if runtime.writer is not None:
         m.log_pending.set(runtime.writer.pending)
         m.log_degraded.set(1 if runtime.writer.degraded else 0)

@@ -1,4 +1,4 @@
-"""What the app holds while it runs: settings, the model behind the batcher, the log writer."""
+"""What the app holds while it runs: settings, the named models (each behind its batcher), the log writer."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from model import Predictor, load_predictor
 from service.auth import KeyChecker
 from service.batcher import MicroBatcher, Outcome
 from service.config import Settings
-from service.errors import LogUnavailable, NotReady
+from service.errors import LogUnavailable, ModelNotFound, NotReady
 from service.explain_budget import ExplainBudget
 from service.log import RequestLogWriter
 from service.metrics import ServiceMetrics
-from service.rollout import RolloutState
+from service.served import ServedModel
 
 
 def load_configured_predictor(settings: Settings, model_dir: Path | None = None) -> Predictor:
@@ -36,39 +36,56 @@ class Runtime:
         self.settings = settings
         self.metrics = ServiceMetrics()
         self.keys = KeyChecker(settings.api_keys, settings.admin_keys)
-        self.batcher: MicroBatcher | None = None
+        self.models: dict[str, ServedModel] = {}  # filled at start, the default first (Settings.served_models)
+        self.default_model = settings.default_model_name
         self.writer: RequestLogWriter | None = None
         self.engine: Engine | None = None
-        self.reload_lock = asyncio.Lock()
         self.draining = False
-        self.rollout = RolloutState()  # the fleet's newest rollout, as this replica sees it
         self.explain_budget = ExplainBudget(
             tokens=settings.explain_budget_tokens,
             timeout_s=settings.request_timeout_s,
             max_explain_tokens=settings.max_explain_tokens,
         )
 
-    # -- the model -------------------------------------------------------------------------
+    # -- the models ------------------------------------------------------------------------
     def load_predictor(self, model_dir: Path | None = None) -> Predictor:
         return load_configured_predictor(self.settings, model_dir)
 
+    def model(self, name: str | None = None) -> ServedModel:
+        """The model a request names (None: the default); 404 `model_not_found` listing the served names."""
+        if not self.models:
+            raise NotReady("the model is not loaded yet")
+        served = self.models.get(self.default_model if name is None else name)
+        if served is None:
+            raise ModelNotFound(f"no model named {name!r}; this server serves {list(self.models)}")
+        return served
+
+    @property
+    def batcher(self) -> MicroBatcher | None:
+        """The default model's batcher (None before start)."""
+        served = self.models.get(self.default_model)
+        return served.batcher if served is not None else None
+
     @property
     def predictor(self) -> Predictor:
-        if self.batcher is None:
-            raise NotReady("the model is not loaded yet")
-        return self.batcher.predictor
+        """The default model's predictor."""
+        return self.model().predictor
 
     def on_batch(self, size: int, seconds: float, max_wait: float) -> None:
         self.metrics.batch_size.observe(size)
         self.metrics.batch_seconds.observe(seconds)
         self.metrics.queue_wait.observe(max_wait)
 
-    def announce_model(self, predictor: Predictor) -> None:
+    def announce_model(self, served: ServedModel) -> None:
+        if served.name != self.default_model:
+            return  # the info metric describes the default model
+        predictor = served.predictor
         self.metrics.model.info(
             {
                 "version": predictor.version,
                 "labels": ",".join(predictor.labels),
                 "name": predictor.artifact.path.resolve().name,  # /metrics is open: no path on the server
+                "model": served.name,
             }
         )
 
@@ -80,6 +97,7 @@ class Runtime:
         endpoint: str,
         index: int,
         client: str | None,
+        model: str | None,
         text: str,
         latency_s: float,
         outcome: Outcome | None = None,
@@ -112,6 +130,7 @@ class Runtime:
             "sentences": sentences,
             "tokens": None,
             "unknown_tokens": None,
+            "model": model,
         }
         if outcome is not None:
             row.update(

@@ -28,6 +28,7 @@ MIXED = (
 # What a text must be, as the schema says it (the routes check it, `check_text`): at least one
 # character that is not whitespace, no NUL; `maxLength` is set per app (service/openapi.py).
 TEXT_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
+MODEL = "the served model to ask, by name (`GET /v1/models`); default: the default model (SENTIMENT_DEFAULT_MODEL)"
 
 
 class SentimentRequest(BaseModel):
@@ -44,6 +45,7 @@ class SentimentRequest(BaseModel):
     # Strict: JSON true/false only (lax mode would take 0, 1, "yes": the schema says boolean).
     explain: StrictBool = Field(False, description=EXPLAIN)
     sentences: StrictBool = Field(False, description=SENTENCES)
+    model: str | None = Field(None, max_length=64, description=MODEL)
 
 
 class BatchRequest(BaseModel):
@@ -58,6 +60,7 @@ class BatchRequest(BaseModel):
     )
     explain: StrictBool = Field(False, description=EXPLAIN + "; applies to every text")
     sentences: StrictBool = Field(False, description=SENTENCES + "; applies to every text")
+    model: str | None = Field(None, max_length=64, description=MODEL)
 
 
 class ErrorDetail(BaseModel):
@@ -110,6 +113,7 @@ class Sentiment(BaseModel):
 
 
 class SentimentResponse(Sentiment):
+    model: str = Field(description="the name of the model that answered")
     model_version: str
     request_id: str
 
@@ -120,18 +124,33 @@ class BatchItemError(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[Sentiment | BatchItemError] = Field(description="one entry per text, in order")
+    model: str = Field(description="the name of the model that answered")
     model_version: str
     request_id: str
 
 
 class ModelInfo(BaseModel):
-    name: str = Field(description="the artifact's directory name (where it lies on the server: the start-up log)")
+    name: str = Field(description="the model's name, the same on v1, OIP (/v2/models/NAME), the log and the client")
+    artifact: str = Field(description="the artifact's directory name (where it lies on the server: the start-up log)")
     version: str
     labels: list[str]
     max_batch_items: int = Field(description="most texts one batch request may carry (SENTIMENT_MAX_BATCH_ITEMS)")
     config: dict[str, Any]
     metrics: dict[str, Any]
     replica: str = Field(description="host:pid of the process that answered (one per worker and replica)")
+
+
+class ModelSummary(BaseModel):
+    name: str = Field(description="what a request's `model` names; /v2/models/NAME on the Open Inference Protocol")
+    version: str = Field(description="the hash of the weights served now")
+    labels: list[str]
+    language: str | None = Field(description="the artifact's `language` when its config.json records one, else null")
+    max_tokens: int = Field(description="tokens of a text the model reads (longer texts: head and tail)")
+    default: bool = Field(description="true for the model a request without `model` gets")
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary] = Field(description="every served model, the default first")
 
 
 class LogRow(BaseModel):
@@ -156,6 +175,7 @@ class LogRow(BaseModel):
     sentences: bool = False
     tokens: int | None = None
     unknown_tokens: int | None = None
+    model: str | None = Field(None, description="the model's name; null on rows from before named models")
 
 
 class LogRows(BaseModel):
@@ -168,9 +188,13 @@ class ReloadRequest(BaseModel):
     model_dir: str | None = Field(
         None, description="artifact directory to serve, on every replica; default: each one's configured artifact"
     )
+    model: str | None = Field(
+        None, max_length=64, description="the model to reload, by name; default: the default model"
+    )
 
 
 class ReloadResponse(BaseModel):
+    model: str = Field(description="the model reloaded")
     previous_version: str
     version: str
     changed: bool

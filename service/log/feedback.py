@@ -15,14 +15,14 @@ from service.log.tables import FeedbackRow, RequestLogRow
 
 def find_prediction(
     connection: Connection, request_id: str, item_index: int, *, owner: str | None = None, anyone: bool = False
-) -> Row[Any, Any, Any, Any, Any] | None:
+) -> Row[Any, Any, Any, Any, Any, Any] | None:
     """The newest predicted log row of a request id and item made by `owner` (a retry logs it twice).
 
     `owner` is a client key id, None for rows logged without a key; `anyone=True` (an admin, or a
     service without prediction keys) takes the newest row whoever made it.
     """
     query = (
-        select(LOG.id, LOG.label, LOG.model_version, LOG.created_at, LOG.client_key_id)
+        select(LOG.id, LOG.label, LOG.model_version, LOG.created_at, LOG.client_key_id, LOG.model)
         .where(LOG.request_id == request_id, LOG.item_index == item_index, PREDICTED)
         .order_by(LOG.id.desc())
         .limit(1)
@@ -35,7 +35,7 @@ def find_prediction(
 def upsert_feedback(
     connection: Connection,
     *,
-    prediction: Row[Any, Any, Any, Any, Any],
+    prediction: Row[Any, Any, Any, Any, Any, Any],
     request_id: str,
     item_index: int,
     label: str,

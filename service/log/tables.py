@@ -20,6 +20,7 @@ class RequestLogRow(Base):
     __table_args__ = (
         Index("ix_request_log_version_created", "model_version", "created_at"),
         Index("ix_request_log_label_created", "label", "created_at"),  # 0002: replaces 0001's (label)
+        Index("ix_request_log_model_created", "model", "created_at"),  # 0006
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -44,6 +45,8 @@ class RequestLogRow(Base):
     sentences: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     tokens: Mapped[int | None] = mapped_column(Integer)  # tokens in the text (before truncation)
     unknown_tokens: Mapped[int | None] = mapped_column(Integer)  # of the tokens read, those not in the vocabulary
+    # Added by 0006: the served model's name (SENTIMENT_MODELS); NULL on older rows = the default model.
+    model: Mapped[str | None] = mapped_column(String(64))
 
 
 class FeedbackRow(Base):
@@ -73,7 +76,7 @@ class FeedbackRow(Base):
 
 
 class RolloutRow(Base):
-    """A model version that every replica should serve: the newest row wins."""
+    """A model version that every replica should serve: the newest row of each model wins."""
 
     __tablename__ = "rollouts"
 
@@ -82,6 +85,7 @@ class RolloutRow(Base):
     version: Mapped[str] = mapped_column(String(32))
     model_dir: Mapped[str | None] = mapped_column(Text)  # None = the replica's configured artifact
     requested_by: Mapped[str | None] = mapped_column(String(128))  # the replica that took the admin request
+    model: Mapped[str | None] = mapped_column(String(64))  # the model's name (0006); NULL = the default model
 
 
 class StatsRollupRow(Base):

@@ -98,9 +98,11 @@ async def post_feedback(
     the lookup repeated; on a database shared by replicas (not SQLite), once more after two flush
     intervals, for a row that another replica holds.
     """
-    labels = runtime.predictor.labels
-    if body.label not in labels:
-        raise InvalidLabel(f"label {body.label!r} is not one of the model's labels {labels}")
+    runtime.model()  # 503 before start
+    served_labels = {m.name: m.predictor.labels for m in runtime.models.values()}
+    if not any(body.label in labels for labels in served_labels.values()):
+        known = list(dict.fromkeys(label for labels in served_labels.values() for label in labels))
+        raise InvalidLabel(f"label {body.label!r} is not one of the models' labels {known}")
     anyone = runtime.keys.sees_all(request.headers)
 
     def lookup(engine: Engine) -> Any:
@@ -121,6 +123,9 @@ async def post_feedback(
             raise UnknownPrediction(
                 f"no logged prediction has request id {body.request_id!r} and item index {body.item_index}"
             )
+        labels = served_labels.get(found.model or runtime.default_model)
+        if labels is not None and body.label not in labels:  # the row's own model's labels
+            raise InvalidLabel(f"label {body.label!r} is not one of model {found.model!r}'s labels {labels}")
         with engine.begin() as connection:
             stored = upsert_feedback(
                 connection,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from starlette.routing import Match
 
 from service import jsonbody
-from service.errors import InferenceFailed, ServiceError, TooLarge
+from service.errors import InferenceFailed, ModelNotFound, ServiceError, TooLarge
 from service.oip.schemas import (
     InferenceRequest,
     InferenceResponse,
@@ -35,15 +35,12 @@ from service.oip.schemas import (
 from service.oip.tensors import HEADER_LENGTH, InvalidTensor, encode_bytes, encode_fp32, flag, input_texts, split_body
 from service.routes import ClientDep, RuntimeDep, _predict, check_text, readyz
 from service.runtime import Runtime
+from service.served import ServedModel
 
 INPUT = "text"
 # Every output by default (the protocol's rule when a request names none); `probabilities` is
 # [N, number of labels] in the labels' order, named in its `labels` parameter.
 OUTPUTS = ("label", "score", "probabilities", "polarity")
-
-
-class ModelNotFound(ServiceError):
-    status, code = 404, "model_not_found"
 
 
 class InvalidJSON(ServiceError):
@@ -91,13 +88,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": V2Error} for s in (400, 
 router = APIRouter(route_class=_V2Route, tags=["open inference protocol"], responses=ERRORS)
 
 
-def _check_model(runtime: Runtime, name: str, version: str | None) -> None:
-    expected = runtime.settings.oip_model_name
-    if name != expected:
-        raise ModelNotFound(f"no model named {name!r}; this server serves {expected!r}")
-    served = runtime.predictor.version
-    if version is not None and version != served:
-        raise ModelNotFound(f"model {name!r} has no version {version!r}; it serves version {served!r}")
+def _check_model(runtime: Runtime, name: str, version: str | None) -> ServedModel:
+    """The served model `name` (its v1 name); a version, when given, must be the one it serves."""
+    served = runtime.model(name)
+    serving = served.predictor.version
+    if version is not None and version != serving:
+        raise ModelNotFound(f"model {name!r} has no version {version!r}; it serves version {serving!r}")
+    return served
 
 
 @router.get("/v2", response_model=ServerMetadata)
@@ -131,7 +128,7 @@ async def model_version_ready(runtime: RuntimeDep, name: str, version: str) -> J
 
 
 async def _model_ready(runtime: Runtime, name: str, version: str | None) -> JSONResponse:
-    if runtime.batcher is None:
+    if not runtime.models:
         return JSONResponse(ModelReady(name=name, ready=False).model_dump(), 503)
     _check_model(runtime, name, version)
     ready = (await readyz(runtime)).status_code == 200
@@ -150,8 +147,7 @@ async def model_version_metadata(runtime: RuntimeDep, client: ClientDep, name: s
 
 
 def _model_metadata(runtime: Runtime, name: str, version: str | None) -> ModelMetadata:
-    _check_model(runtime, name, version)
-    predictor = runtime.predictor
+    predictor = _check_model(runtime, name, version).predictor
     return ModelMetadata(
         name=name,
         versions=[predictor.version],
@@ -211,7 +207,7 @@ async def infer_version(runtime: RuntimeDep, client: ClientDep, request: Request
 
 
 async def _infer(runtime: Runtime, client: str | None, request: Request, name: str, version: str | None) -> Response:
-    _check_model(runtime, name, version)
+    served = _check_model(runtime, name, version)
     header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
     try:
         body = InferenceRequest.model_validate(jsonbody.loads(header))
@@ -223,7 +219,7 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
         raise InvalidRequest(f"{where}: {first['msg']}") from None
     texts = _texts(runtime, body, binary)
     wanted = _wanted(body)  # refused before any work, as a bad text is
-    outcomes = await _predict(runtime, texts)
+    outcomes = await _predict(runtime, served, texts)
     labels = list(outcomes[0].prediction.probabilities)
     if any(list(o.prediction.probabilities) != labels for o in outcomes):
         raise InferenceFailed("the model was reloaded with other labels during this request; send it again")
@@ -231,7 +227,14 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
     latency = time.perf_counter() - request.state.started
     rows = [
         runtime.log_row(
-            request_id=request_id, endpoint="v2/infer", index=i, client=client, text=t, latency_s=latency, outcome=o
+            request_id=request_id,
+            endpoint="v2/infer",
+            index=i,
+            client=client,
+            model=served.name,
+            text=t,
+            latency_s=latency,
+            outcome=o,
         )
         for i, (t, o) in enumerate(zip(texts, outcomes, strict=True))
     ]

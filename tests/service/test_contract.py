@@ -22,6 +22,7 @@ def test_single_prediction_shape(client: TestClient) -> None:
         "tokens_used",
         "tokens_total",
         "truncated",
+        "model",
         "model_version",
         "request_id",
     }

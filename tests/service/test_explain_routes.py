@@ -43,8 +43,14 @@ def test_default_answer_is_unchanged_byte_for_byte(
         "truncated": False,
     }
     version = load_predictor(tiny_artifact).version
-    assert fast == routed.content == orjson.dumps({**expected, "model_version": version, "request_id": "same-id"})
-    assert batch == orjson.dumps({"results": [expected], "model_version": version, "request_id": "same-id"})
+    assert (
+        fast
+        == routed.content
+        == orjson.dumps({**expected, "model": "sentiment", "model_version": version, "request_id": "same-id"})
+    )
+    assert batch == orjson.dumps(
+        {"results": [expected], "model": "sentiment", "model_version": version, "request_id": "same-id"}
+    )
 
 
 async def _never(runtime: Any, scope: Any, body: bytes) -> None:

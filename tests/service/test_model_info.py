@@ -21,7 +21,8 @@ def test_the_answer_names_the_artifact_and_only_the_start_up_log_says_where_it_l
         answer = client.get("/v1/model")
         metrics = client.get("/metrics").text
     body = answer.json()
-    assert body["name"] == tiny_artifact.name == "tiny" and len(body["version"]) == 12
+    assert body["artifact"] == tiny_artifact.name == "tiny" and len(body["version"]) == 12
+    assert body["name"] == "sentiment"  # the model's one name: v1, /v2/models/sentiment, the log, the client
     assert "path" not in body
     where = str(tiny_artifact.resolve().parent)  # the server's folders: in neither answer
     assert where not in answer.text and where not in metrics
@@ -35,4 +36,4 @@ def test_a_relative_model_dir_still_has_its_directory_name(
 ) -> None:
     monkeypatch.chdir(tiny_artifact)
     with TestClient(create_app(settings_for(model_dir="."))) as client:
-        assert client.get("/v1/model").json()["name"] == "tiny"
+        assert client.get("/v1/model").json()["artifact"] == "tiny"
