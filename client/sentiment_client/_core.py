@@ -64,9 +64,13 @@ def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def options(explain: bool, sentences: bool) -> dict[str, bool]:
-    """Only options that are on: the answer without them is unchanged, and older servers refuse unknown fields."""
-    return {name: True for name, on in (("explain", explain), ("sentences", sentences)) if on}
+def options(explain: bool, sentences: bool, model: str | None = None) -> dict[str, bool | str]:
+    """Only options that are on (and `model` when named): the answer without them is unchanged, and older
+    servers refuse unknown fields."""
+    chosen: dict[str, bool | str] = {name: True for name, on in (("explain", explain), ("sentences", sentences)) if on}
+    if model is not None:
+        chosen["model"] = model
+    return chosen
 
 
 def chunks(texts: Sequence[str], max_items: int, max_bytes: int) -> Iterator[tuple[int, list[str]]]:

@@ -13,7 +13,7 @@ import httpx
 from sentiment_client import _core, models
 from sentiment_client._core import RetryHook, RetryPolicy
 from sentiment_client.errors import SentimentError, Unavailable
-from sentiment_client.models import Feedback, ItemError, ModelInfo, Prediction
+from sentiment_client.models import Feedback, ItemError, ModelInfo, ModelSummary, Prediction
 
 
 class AsyncSentimentClient:
@@ -49,10 +49,16 @@ class AsyncSentimentClient:
         )
 
     async def predict(
-        self, text: str, *, explain: bool = False, sentences: bool = False, request_id: str | None = None
+        self,
+        text: str,
+        *,
+        explain: bool = False,
+        sentences: bool = False,
+        model: str | None = None,
+        request_id: str | None = None,
     ) -> Prediction:
-        """Classify one text."""
-        body = {"text": text, **_core.options(explain, sentences)}
+        """Classify one text (with `model`, by that served model; default: the service's default)."""
+        body = {"text": text, **_core.options(explain, sentences, model)}
         data, rid = await self._call("POST", "/v1/sentiment", body, request_id)
         return models.prediction(data, model_version=data["model_version"], request_id=rid, item_index=0)
 
@@ -62,6 +68,7 @@ class AsyncSentimentClient:
         *,
         explain: bool = False,
         sentences: bool = False,
+        model: str | None = None,
         request_id: str | None = None,
     ) -> list[Prediction | ItemError]:
         """Classify any number of texts, in requests within the service's limits; results in order."""
@@ -75,7 +82,7 @@ class AsyncSentimentClient:
             rid = f"{request_id}.{k}" if request_id is not None and len(parts) > 1 else request_id
             async with gate:
                 data, _ = await self._call(
-                    "POST", "/v1/sentiment/batch", {"texts": chunk, **_core.options(explain, sentences)}, rid
+                    "POST", "/v1/sentiment/batch", {"texts": chunk, **_core.options(explain, sentences, model)}, rid
                 )
             return models.batch_results(data)
 
@@ -89,9 +96,14 @@ class AsyncSentimentClient:
         return models.feedback(data)
 
     async def model(self) -> ModelInfo:
-        """The model being served: name, version, labels, batch limit, config and metrics."""
+        """The default model: name, version, labels, batch limit, config and metrics."""
         data, _ = await self._call("GET", "/v1/model", None, None)
         return models.model_info(data)
+
+    async def models(self) -> list[ModelSummary]:
+        """Every served model (name, version, labels, language, max tokens, default or not), the default first."""
+        data, _ = await self._call("GET", "/v1/models", None, None)
+        return models.model_list(data)
 
     async def ready(self) -> bool:
         """True when the service answers `/readyz` with 200 (no retries)."""

@@ -12,7 +12,7 @@ import httpx
 from sentiment_client import _core, models
 from sentiment_client._core import RetryHook, RetryPolicy
 from sentiment_client.errors import SentimentError, Unavailable
-from sentiment_client.models import Feedback, ItemError, ModelInfo, Prediction
+from sentiment_client.models import Feedback, ItemError, ModelInfo, ModelSummary, Prediction
 
 
 class SentimentClient:
@@ -52,10 +52,16 @@ class SentimentClient:
 
     # -- the API -----------------------------------------------------------------------------
     def predict(
-        self, text: str, *, explain: bool = False, sentences: bool = False, request_id: str | None = None
+        self,
+        text: str,
+        *,
+        explain: bool = False,
+        sentences: bool = False,
+        model: str | None = None,
+        request_id: str | None = None,
     ) -> Prediction:
-        """Classify one text."""
-        body = {"text": text, **_core.options(explain, sentences)}
+        """Classify one text (with `model`, by that served model; default: the service's default)."""
+        body = {"text": text, **_core.options(explain, sentences, model)}
         data, rid = self._call("POST", "/v1/sentiment", body, request_id)
         return models.prediction(data, model_version=data["model_version"], request_id=rid, item_index=0)
 
@@ -65,6 +71,7 @@ class SentimentClient:
         *,
         explain: bool = False,
         sentences: bool = False,
+        model: str | None = None,
         request_id: str | None = None,
     ) -> list[Prediction | ItemError]:
         """Classify any number of texts, in requests within the service's limits; results in order.
@@ -79,7 +86,7 @@ class SentimentClient:
         results: list[Prediction | ItemError] = []
         for k, (_, chunk) in enumerate(parts):
             rid = f"{request_id}.{k}" if request_id is not None and len(parts) > 1 else request_id
-            body = {"texts": chunk, **_core.options(explain, sentences)}
+            body = {"texts": chunk, **_core.options(explain, sentences, model)}
             data, _ = self._call("POST", "/v1/sentiment/batch", body, rid)
             results += models.batch_results(data)
         return results
@@ -91,9 +98,14 @@ class SentimentClient:
         return models.feedback(data)
 
     def model(self) -> ModelInfo:
-        """The model being served: name, version, labels, batch limit, config and metrics."""
+        """The default model: name, version, labels, batch limit, config and metrics."""
         data, _ = self._call("GET", "/v1/model", None, None)
         return models.model_info(data)
+
+    def models(self) -> list[ModelSummary]:
+        """Every served model (name, version, labels, language, max tokens, default or not), the default first."""
+        data, _ = self._call("GET", "/v1/models", None, None)
+        return models.model_list(data)
 
     def ready(self) -> bool:
         """True when the service answers `/readyz` with 200 (no retries)."""

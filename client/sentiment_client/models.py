@@ -51,6 +51,7 @@ class Prediction:
     polarity: float | None = None
     # With sentences=True: one sentence clearly positive and another clearly negative.
     mixed: bool | None = None
+    model: str | None = None  # the name of the model that answered; None from a server before named models
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ class ModelInfo:
     path: str
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    artifact: str | None = None  # the artifact's directory name; None from a server before named models
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One served model, as `GET /v1/models` lists it; pass `name` as `model=` to any call."""
+
+    name: str
+    version: str
+    labels: list[str]
+    language: str | None
+    max_tokens: int
+    default: bool
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,9 @@ def _sentences(data: list[dict[str, Any]] | None) -> list[SentencePrediction] | 
     ]
 
 
-def prediction(data: dict[str, Any], *, model_version: str, request_id: str, item_index: int) -> Prediction:
+def prediction(
+    data: dict[str, Any], *, model_version: str, request_id: str, item_index: int, model: str | None = None
+) -> Prediction:
     return Prediction(
         label=data["label"],
         score=data["score"],
@@ -117,6 +133,7 @@ def prediction(data: dict[str, Any], *, model_version: str, request_id: str, ite
         sentences=_sentences(data.get("sentences")),
         polarity=data.get("polarity"),
         mixed=data.get("mixed"),
+        model=data.get("model", model),
     )
 
 
@@ -129,7 +146,11 @@ def batch_results(document: dict[str, Any]) -> list[Prediction | ItemError]:
             error = item["error"]
             results.append(ItemError(error["code"], error["message"], error.get("request_id"), i))
         else:
-            results.append(prediction(item, model_version=version, request_id=request_id, item_index=i))
+            results.append(
+                prediction(
+                    item, model_version=version, request_id=request_id, item_index=i, model=document.get("model")
+                )
+            )
     return results
 
 
@@ -142,7 +163,15 @@ def model_info(data: dict[str, Any]) -> ModelInfo:
         path=data.get("path", ""),
         config=data.get("config", {}),
         metrics=data.get("metrics", {}),
+        artifact=data.get("artifact"),
     )
+
+
+def model_list(data: dict[str, Any]) -> list[ModelSummary]:
+    return [
+        ModelSummary(m["name"], m["version"], list(m["labels"]), m.get("language"), m["max_tokens"], m["default"])
+        for m in data["models"]
+    ]
 
 
 def feedback(data: dict[str, Any]) -> Feedback:
