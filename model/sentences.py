@@ -59,7 +59,7 @@ def split_sentences(text: str) -> list[SentenceSpan]:
     if not blank.strip():
         return []
     starts = [i for i in _starts(blank) if not blank[i].isspace()]
-    cjk_ends = [m.end() for m in _CJK_END.finditer(blank) if m.end() < len(blank)]
+    cjk_ends = [m.end() for m in _CJK_END.finditer(blank)]
     if cjk_ends:
         starts = _join_punctuation(blank, sorted(set(starts) | {_skip_space(blank, i) for i in cjk_ends}))
     first = len(blank) - len(blank.lstrip())

@@ -20,6 +20,8 @@ def pieces(text: str) -> list[str]:
         ("Great book. 物流太慢了！ 好评", ["Great book.", "物流太慢了！", "好评"]),
         ("とても良い。また買います！", ["とても良い。", "また買います！"]),
         ("好评。", ["好评。"]),
+        ("不实用。。。。。。", ["不实用。。。。。。"]),  # Bling Fire: six sentences
+        ("书还没到？？", ["书还没到？？"]),
     ],
 )
 def test_chinese_and_japanese_sentences(text: str, sentences: list[str]) -> None:
