@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -90,8 +90,13 @@ def review_queue(
     label: str | None = None,
     model_version: str | None = None,
     client_key_id: str | None = None,
+    model: str | None = None,
+    model_is_default: bool = False,
 ) -> list[dict[str, Any]]:
-    """The least confident predictions since `since` (lowest score first), with any feedback on them."""
+    """The least confident predictions since `since` (lowest score first), with any feedback on them.
+
+    `model`: one model's rows (`model_is_default`: also the rows without a name, from before 0006).
+    """
     joined = RequestLogRow.__table__.outerjoin(FeedbackRow.__table__, FEEDBACK.log_id == LOG.id)
     query = (
         select(
@@ -103,6 +108,7 @@ def review_queue(
             LOG.label,
             LOG.score,
             LOG.model_version,
+            LOG.model,
             LOG.client_key_id,
             FEEDBACK.label.label("feedback_label"),
         )
@@ -114,6 +120,8 @@ def review_queue(
     for column, value in ((LOG.label, label), (LOG.model_version, model_version), (LOG.client_key_id, client_key_id)):
         if value is not None:
             query = query.where(column == value)
+    if model is not None:
+        query = query.where(or_(LOG.model == model, LOG.model.is_(None)) if model_is_default else LOG.model == model)
     items = []
     for row in connection.execute(query):
         item = dict(row._mapping)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, and_, bindparam, case, cast
+from sqlalchemy import ColumnElement, Float, Integer, and_, bindparam, case, cast, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -65,6 +65,13 @@ class Window:
     start: datetime
     end: datetime
     model_version: str | None = None
+    model: str | None = None  # one model's rows (its name); the rollup is per version, so read from the log
+    model_is_default: bool = False  # `model` is the default model: rows without a name (before 0006) are its
+
+    @property
+    def scope(self) -> tuple[bool, int]:
+        """What `in_window` filters on: (a version, model: 0 any, 1 its name, 2 its name or none)."""
+        return self.model_version is not None, 0 if self.model is None else 1 + self.model_is_default
 
     @property
     def seconds(self) -> float:
@@ -72,7 +79,9 @@ class Window:
 
     def previous(self) -> Window:
         """The window of equal length just before this one."""
-        return Window(self.start - (self.end - self.start), self.start, self.model_version)
+        return Window(
+            self.start - (self.end - self.start), self.start, self.model_version, self.model, self.model_is_default
+        )
 
 
 def interval_for(seconds: float) -> int:
@@ -89,20 +98,33 @@ START = bindparam("start", type_=LOG.created_at.type)
 END = bindparam("end", type_=LOG.created_at.type)
 VERSION = bindparam("version", type_=LOG.model_version.type)
 AFTER_ID = bindparam("after_id", type_=LOG.id.type)
+MODEL = bindparam("model", type_=LOG.model.type)
 INTERVAL = bindparam("interval", type_=Integer())
 
 
-def in_window(versioned: bool, late: bool = False) -> ColumnElement[bool]:
-    """Rows of [start, end) (of one version); with `late`, only those with an id above `after_id`."""
+def in_window(versioned: bool, late: bool = False, model: int = 0) -> ColumnElement[bool]:
+    """Rows of [start, end) (of one version); with `late`, only those with an id above `after_id`.
+
+    `model` (`Window.scope`): 0 any model, 1 rows named `model`, 2 those and rows without a name.
+    """
     condition = and_(LOG.created_at >= START, LOG.created_at < END)
     if late:
         condition = and_(condition, LOG.id > AFTER_ID)
+    if model:
+        condition = and_(condition, or_(LOG.model == MODEL, LOG.model.is_(None)) if model == 2 else LOG.model == MODEL)
     return and_(condition, LOG.model_version == VERSION) if versioned else condition
 
 
 def bound(window: Window, after_id: int | None = None, **extra: Any) -> dict[str, Any]:
     """The parameters of a query built by `in_window`."""
-    return {"start": window.start, "end": window.end, "version": window.model_version, "after_id": after_id, **extra}
+    return {
+        "start": window.start,
+        "end": window.end,
+        "version": window.model_version,
+        "model": window.model,
+        "after_id": after_id,
+        **extra,
+    }
 
 
 def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[int]:

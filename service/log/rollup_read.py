@@ -34,7 +34,7 @@ class Sources:
 
 def sources(connection: Connection, window: Window, *, rollup: bool) -> Sources:
     """Plan a window: whole minutes below the rollup's watermark from `stats_rollup`, the rest from the log."""
-    if not rollup:
+    if not rollup or window.model is not None:  # the rollup is per version, not per model name
         return Sources(window, [(window, None)])
     mark, seen_id = state(connection)
     raw, a, b = plan(window, mark)

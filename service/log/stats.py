@@ -42,13 +42,13 @@ __all__ = ["FEEDBACK", "LOG", "PREDICTED", "WINDOWS", "Window", "as_utc", "drift
 
 
 @cache
-def _histogram_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
+def _histogram_query(name: str, scope: tuple[bool, int], late: bool = False) -> Select[*tuple[Any, ...]]:
     figure = BINNED[name]
     bucket = bucket_of(figure.column, figure.edges).label("bucket")
     column = figure.column
     return (
         select(bucket, func.count(), func.sum(column), func.min(column), func.max(column))
-        .where(in_window(versioned, late), figure.where, column.is_not(None))
+        .where(in_window(scope[0], late, scope[1]), figure.where, column.is_not(None))
         .group_by(bucket)
     )
 
@@ -59,11 +59,11 @@ def histogram(connection: Connection, src: Sources, name: str) -> dict[str, Any]
     bins = len(edges) - 1
     counts, lows, highs = [0] * bins, [0.0] * bins, [0.0] * bins
     total = 0.0
-    versioned = src.window.model_version is not None
+    scope = src.window.scope
     found = [
         tuple(row)
         for w, after in src.raw
-        for row in connection.execute(_histogram_query(name, versioned, after is not None), bound(w, after))
+        for row in connection.execute(_histogram_query(name, scope, after is not None), bound(w, after))
     ]
     found += [(b, *cell) for (figure, _, b), cell in src.cells.items() if figure == name]
     for b, count, value_sum, value_min, value_max in found:
@@ -102,10 +102,10 @@ def percentiles(histogram: dict[str, Any], quantiles: Sequence[float] = (0.5, 0.
 
 
 @cache
-def _series_query(versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
+def _series_query(scope: tuple[bool, int], late: bool = False) -> Select[*tuple[Any, ...]]:
     bucket = (epoch_seconds(LOG.created_at) // INTERVAL).label("bucket")
     errors = func.sum(case((LOG.status >= 400, 1), else_=0))
-    return select(bucket, func.count(), errors).where(in_window(versioned, late)).group_by(bucket)
+    return select(bucket, func.count(), errors).where(in_window(scope[0], late, scope[1])).group_by(bucket)
 
 
 def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, A
     window = src.window
     found: dict[int, list[int]] = {}
     for part, after in src.raw:
-        query = _series_query(window.model_version is not None, after is not None)
+        query = _series_query(window.scope, after is not None)
         for b, c, e in connection.execute(query, bound(part, after, interval=interval_s)):
             point = found.setdefault(int(b), [0, 0])
             point[0], point[1] = point[0] + int(c), point[1] + int(e or 0)
@@ -142,15 +142,16 @@ GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
 
 
 @cache
-def _grouped_query(name: str, versioned: bool, late: bool = False) -> Select[*tuple[Any, ...]]:
+def _grouped_query(name: str, scope: tuple[bool, int], late: bool = False) -> Select[*tuple[Any, ...]]:
     column = GROUPED[name]
-    return select(column, func.count()).where(in_window(versioned, late), column.is_not(None)).group_by(column)
+    where = in_window(scope[0], late, scope[1])
+    return select(column, func.count()).where(where, column.is_not(None)).group_by(column)
 
 
 def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for part, after in src.raw:
-        query = _grouped_query(name, src.window.model_version is not None, after is not None)
+        query = _grouped_query(name, src.window.scope, after is not None)
         for key, count in connection.execute(query, bound(part, after)):
             counts[str(key)] = counts.get(str(key), 0) + int(count)
     for (figure, key, _), cell in src.cells.items():
@@ -160,13 +161,13 @@ def grouped_counts(connection: Connection, src: Sources, name: str) -> dict[str,
 
 
 @cache
-def _feedback_query(versioned: bool) -> Select[*tuple[Any, ...]]:
+def _feedback_query(scope: tuple[bool, int]) -> Select[*tuple[Any, ...]]:
     version = func.coalesce(LOG.model_version, "")
     return (
         select(version, LOG.label, FEEDBACK.label, func.count())
         .select_from(FeedbackRow.__table__.join(RequestLogRow.__table__, LOG.id == FEEDBACK.log_id))
         # Feedback comes after its prediction: its own index narrows the rows to join first.
-        .where(FEEDBACK.created_at >= START, in_window(versioned))
+        .where(FEEDBACK.created_at >= START, in_window(scope[0], model=scope[1]))
         .group_by(version, LOG.label, FEEDBACK.label)
     )
 
@@ -176,7 +177,7 @@ def feedback_confusion(connection: Connection, window: Window) -> list[tuple[str
 
     Each feedback row joins the log row it was given for (`feedback.log_id`).
     """
-    query = _feedback_query(window.model_version is not None)
+    query = _feedback_query(window.scope)
     return [(str(v), str(p), str(t), int(n)) for v, p, t, n in connection.execute(query, bound(window))]
 
 
@@ -240,6 +241,7 @@ def window_stats(
             "end": iso(window.end),
             "interval_s": interval,
             "model_version": window.model_version,
+            "model": window.model,
         },
         "requests": series(connection, src, interval),
         "labels": grouped_counts(connection, src, "label"),

@@ -70,6 +70,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["monitoring"], lifespan=lifespan, route_class=StrictJSONRoute)
 ERRORS_404 = {**ERRORS, 404: ERRORS[422]}
 IsoTime = Annotated[str | None, time_query("ISO-8601 time, e.g. 2026-01-31T12:00:00Z")]
+ModelQuery = Annotated[
+    str | None,
+    Query(max_length=64, description="only rows of this model, by name (rows from before named models: the default's)"),
+]
 
 
 async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:
@@ -151,6 +155,7 @@ async def stats(
     since: IsoTime = None,
     until: IsoTime = None,
     model_version: Annotated[str | None, Query(max_length=32, description="only this model version")] = None,
+    model: ModelQuery = None,
     reference: Annotated[
         str,
         Query(
@@ -166,18 +171,19 @@ async def stats(
         start = parse_time("since", since) or end - WINDOWS[window]
         if not start < end or end - start > MAX_SPAN:
             raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
-        current = Window(start, end, model_version)
+        current = Window(start, end, model_version, model, model is not None and model == runtime.default_model)
         if reference == "previous":
             ref = current.previous()
         else:
             ref_start = parse_time("reference", reference)
             if ref_start is None or not ref_start < start:
                 raise InvalidQuery("reference must be 'previous' or a time before the window's start")
-            ref = Window(ref_start, start, model_version)
+            ref = Window(ref_start, start, model_version, current.model, current.model_is_default)
     except OverflowError:
         raise InvalidQuery("the window or its reference reaches outside the years 1-9999") from None
     settings = runtime.settings
-    labels = runtime.predictor.labels
+    served = runtime.models.get(model or runtime.default_model)
+    labels = served.predictor.labels if served is not None else runtime.predictor.labels
 
     def compute(engine: Engine) -> dict[str, Any]:
         use = settings.stats_rollup_s > 0
@@ -220,6 +226,7 @@ async def review(
     label: Annotated[str | None, Query(max_length=64, description="only predictions of this label")] = None,
     model_version: Annotated[str | None, Query(max_length=32, description="only this model version")] = None,
     client_key_id: Annotated[str | None, Query(max_length=16, description="only this client's key id")] = None,
+    model: ModelQuery = None,
     since: IsoTime = None,
 ) -> ReviewQueue:
     """The least confident recent predictions (default: the last 24 h), with any feedback on them (admin)."""
@@ -234,6 +241,8 @@ async def review(
                 label=label,
                 model_version=model_version,
                 client_key_id=client_key_id,
+                model=model,
+                model_is_default=model is not None and model == runtime.default_model,
             )
 
     items = await _in_thread(runtime, read)

@@ -36,6 +36,7 @@ class StatsWindow(BaseModel):
     end: datetime
     interval_s: int = Field(description="length of one point of requests.series")
     model_version: str | None
+    model: str | None = Field(None, description="the model filtered on (its rows are read from the raw log)")
 
 
 class SeriesPoint(BaseModel):
@@ -149,6 +150,7 @@ class ReviewItem(BaseModel):
     label: str
     score: float
     model_version: str | None
+    model: str | None = Field(None, description="the model's name; null on rows from before named models")
     client_key_id: str | None
     feedback_label: str | None = Field(description="the stored true label, null when none was given")
 

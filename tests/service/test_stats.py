@@ -69,6 +69,7 @@ def test_aggregates_match_the_hand_computed_figures(filled: TestClient) -> None:
         "end": "2026-01-01T01:00:00Z",
         "interval_s": 60,
         "model_version": None,
+        "model": None,
     }
     requests = stats["requests"]
     assert (requests["total"], requests["errors"], len(requests["series"])) == (5, 1, 60)
