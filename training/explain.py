@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from model import Explanation, load_predictor
+from model.sentences import is_mixed
 
 
 def add_parser(commands: Any) -> None:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(document, ensure_ascii=False))
         else:
-            show(text, explanation, document.get("sentences"))
+            show(text, explanation, document)
     return 0
 
 
@@ -56,6 +57,7 @@ def to_document(explanation: Explanation, sentences: Any) -> dict[str, Any]:
         "label": p.label,
         "score": p.score,
         "probabilities": p.probabilities,
+        "polarity": p.polarity,
         "tokens_used": p.tokens_used,
         "tokens_total": p.tokens_total,
         "truncated": p.tokens_total > p.tokens_used,
@@ -68,6 +70,7 @@ def to_document(explanation: Explanation, sentences: Any) -> dict[str, Any]:
         },
     }
     if sentences is not None:
+        document["mixed"] = is_mixed(s.prediction for s in sentences)
         document["sentences"] = [
             {
                 "start": s.start,
@@ -75,13 +78,14 @@ def to_document(explanation: Explanation, sentences: Any) -> dict[str, Any]:
                 "label": s.prediction.label,
                 "score": s.prediction.score,
                 "probabilities": s.prediction.probabilities,
+                "polarity": s.prediction.polarity,
             }
             for s in sentences
         ]
     return document
 
 
-def show(text: str, explanation: Explanation, sentences: list[dict[str, Any]] | None) -> None:
+def show(text: str, explanation: Explanation, document: dict[str, Any]) -> None:
     """Print the text as typed, each token's characters green (toward the label) or red (against)."""
     from rich.console import Console
     from rich.text import Text
@@ -97,12 +101,17 @@ def show(text: str, explanation: Explanation, sentences: list[dict[str, Any]] | 
         level = int(80 + 175 * strength)
         colour = f"rgb(0,{level},0)" if t.weight > 0 else f"rgb({level},0,0)"
         shown.stylize(f"bold {colour}" if strength > 0.5 else colour, t.start, t.end)
+    mixed = "  [bold]mixed[/bold]" if document.get("mixed") else ""
     console.print(
-        f"[bold]{p.label}[/bold] {p.score:.3f}  ({explanation.method}; green: toward {p.label}, red: against)"
+        f"[bold]{p.label}[/bold] {p.score:.3f}  polarity {p.polarity:+.3f}{mixed}  "
+        f"({explanation.method}; green: toward {p.label}, red: against)"
     )
     console.print(shown)
     top = sorted(explanation.tokens, key=lambda t: -abs(t.weight))[:5]
     console.print("strongest: " + ", ".join(f"{t.text} {t.weight:+.3f}" for t in top))
-    for s in sentences or []:
-        console.print(f"  [{s['start']}:{s['end']}] {s['label']} {s['score']:.3f}  {text[s['start'] : s['end']]}")
+    for s in document.get("sentences") or []:
+        console.print(
+            f"  [{s['start']}:{s['end']}] {s['label']} {s['score']:.3f} {s['polarity']:+.3f}  "
+            f"{text[s['start'] : s['end']]}"
+        )
     console.print()

@@ -22,6 +22,10 @@ def test_json_gives_the_prediction_and_a_weight_per_token(
         "The", "movie", "was", "GOOD", ".", "Bad", "plot", "!",
     ]  # fmt: skip
     assert [(s["start"], s["end"]) for s in document["sentences"]] == [(0, 19), (20, 29)]
+    # polarity of the text and of each sentence, and mixed by the service's own rule
+    polarities = [s["polarity"] for s in document["sentences"]]
+    assert all(-1 <= p <= 1 for p in [document["polarity"], *polarities])
+    assert document["mixed"] == (max(polarities) >= 0.5 and min(polarities) <= -0.5)
 
 
 def test_terminal_output_and_file_input(
