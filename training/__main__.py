@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from training import download, explain
-from training.data import DataError, Example, ReadOptions, detect_format, iter_imdb, read_dataset
+from training.data import NEUTRAL_BAND, DataError, Example, ReadOptions, detect_format, iter_imdb, read_dataset
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_VECTORS = PRETRAINED / "word2vec-imdb-128"
@@ -99,7 +99,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--neutral-band",
         type=float,
-        default=0.05,
+        default=NEUTRAL_BAND,
         help="|rating / scale| below this is neutral (Hutto & Gilbert 2014)",
     )
 
@@ -549,7 +549,7 @@ def _train(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
         "rating_column": args.rating_column,
         "rating_scale": args.rating_scale if args.rating_scale != 4.0 else None,
-        "neutral_band": args.neutral_band if args.neutral_band != 0.05 else None,
+        "neutral_band": args.neutral_band if args.neutral_band != NEUTRAL_BAND else None,
     }
     metrics = train(examples, args.out, settings, data_names=args.data, data_read=read)
     if "version" not in metrics:  # a torchrun process other than rank 0: rank 0 reports
