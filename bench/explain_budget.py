@@ -54,7 +54,7 @@ def main() -> int:
             values["model_dir"] = args.model
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         with TestClient(create_app(settings)) as client:
-            runtime = client.app.state.runtime  # type: ignore[attr-defined]
+            runtime = client.app.state.service  # type: ignore[attr-defined]
             predictor = runtime.predictor
             texts = [t for t in long_texts(args.imdb, 256) if 290 <= len(predictor.encode(t).ids) <= 300]
             texts = (texts * 256)[:256]

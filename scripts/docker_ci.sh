@@ -89,7 +89,7 @@ else
   pass "the serving image has no torch"
 fi
 runtime=$(docker run --rm --network host sentiment-service:latest python -c \
-  "from service.config import Settings; from service.runtime import load_configured_predictor as l; print(l(Settings()).runtime)")
+  "from service.config import Settings; from service.state import load_configured_predictor as l; print(l(Settings()).runtime)")
 if [ "$runtime" = "onnx" ]; then pass "the serving image runs on onnx"; else fail "runtime: $runtime"; fi
 out=$(docker run --rm --network host -e SENTIMENT_RUNTIME=torch -e SENTIMENT_PORT=$((CI_PORT + 7)) \
   sentiment-service:latest 2>&1); code=$?

@@ -126,7 +126,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from model import ArtifactError
     from service.app import create_app
     from service.log import DatabaseError, open_database
-    from service.runtime import load_configured_predictor
+    from service.state import load_configured_predictor
 
     predictors = {}
     for name, model_dir in settings.served_models().items():

@@ -24,8 +24,8 @@ from service.oip import router as oip_router
 from service.openapi import install_openapi
 from service.rollout import follow_rollouts, initial_model, reload
 from service.routes import fast_predict_one, router
-from service.runtime import Runtime
 from service.served import ServedModel
+from service.state import ServiceState
 
 log = logging.getLogger("service")
 
@@ -42,15 +42,15 @@ def create_app(
     configured artifacts and opening the log database again (`python -m service` opens both first, so
     that a bad artifact or an unreachable database stops it before the port is bound).
     """
-    runtime = Runtime(settings or Settings())
+    service = ServiceState(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = runtime.settings
+        s = service.settings
         loaded = dict(predictors or {})
         for name, model_dir in s.served_models().items():
             if name not in loaded:
-                loaded[name] = await asyncio.to_thread(runtime.load_predictor, model_dir)
+                loaded[name] = await asyncio.to_thread(service.load_predictor, model_dir)
             p = loaded[name]
             log.info("model %s: %s loaded from %s (runtime %s)", name, p.version, p.artifact.path.resolve(), p.runtime)
         log_engine = engine
@@ -63,8 +63,8 @@ def create_app(
                 migrate=s.migrate_on_start,
                 wait_s=s.database_wait_s,
             )
-        runtime.engine = log_engine
-        m = runtime.metrics
+        service.engine = log_engine
+        m = service.metrics
         writer = RequestLogWriter(
             log_engine,
             flush_s=s.log_flush_ms / 1000,
@@ -73,37 +73,37 @@ def create_app(
             on_dropped=m.log_dropped.inc,
         )
         writer.start()
-        runtime.writer = writer
+        service.writer = writer
         for name, model_dir in s.served_models().items():  # each model its own batcher and bounded queue
             batcher = MicroBatcher(
                 loaded.pop(name),
                 max_batch_size=s.max_batch_size,
                 max_queue=s.max_queue,
-                on_batch=runtime.on_batch,
+                on_batch=service.on_batch,
                 max_explain_tokens=s.max_explain_tokens,
                 explain_pass_tokens=s.explain_pass_tokens,
             )
             served = ServedModel(name, model_dir, batcher)
             # a replica that starts later serves each model's newest rollout
-            batcher.predictor = await initial_model(runtime, served, batcher.predictor)
+            batcher.predictor = await initial_model(service, served, batcher.predictor)
             batcher.start()
-            runtime.models[name] = served
-            runtime.announce_model(served)
-        follower = asyncio.create_task(follow_rollouts(runtime)) if s.rollout_poll_s > 0 else None
+            service.models[name] = served
+            service.announce_model(served)
+        follower = asyncio.create_task(follow_rollouts(service)) if s.rollout_poll_s > 0 else None
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(runtime)))
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(service)))
         try:
             yield
         finally:
-            runtime.draining = True
+            service.draining = True
             if follower is not None:
                 follower.cancel()
                 with suppress(asyncio.CancelledError):
                     await follower
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            for served in runtime.models.values():
+            for served in service.models.values():
                 await served.batcher.stop()  # answers everything already queued
             await asyncio.to_thread(writer.stop)  # writes every row held in memory
             log_engine.dispose()
@@ -117,25 +117,25 @@ def create_app(
         docs_url=None,  # served from the package by web_router: FastAPI's own /docs needs a CDN
         redoc_url=None,
     )
-    app.state.runtime = runtime
+    app.state.service = service
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(monitoring_router)
-    app.include_router(web_router(runtime.settings, title=app.title))
+    app.include_router(web_router(service.settings, title=app.title))
     app.include_router(oip_router)
-    install_openapi(app, runtime)
+    install_openapi(app, service)
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=runtime.metrics,
-        max_body_bytes=runtime.settings.max_body_bytes,
-        fast_paths={"/v1/sentiment": partial(fast_predict_one, runtime)},
+        metrics=service.metrics,
+        max_body_bytes=service.settings.max_body_bytes,
+        fast_paths={"/v1/sentiment": partial(fast_predict_one, service)},
     )
     return app
 
 
-async def _reload_on_signal(runtime: Runtime) -> None:
+async def _reload_on_signal(service: ServiceState) -> None:
     try:
-        result = await reload(runtime)
+        result = await reload(service)
         log.info("SIGHUP reload: %s -> %s", result.previous_version, result.version)
     except Exception as exc:  # noqa: BLE001 - a bad artifact on SIGHUP keeps the old model
         log.error("SIGHUP reload failed: %s", exc)

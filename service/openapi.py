@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.oip.routes import INPUT, OUTPUTS
-from service.runtime import Runtime
 from service.schemas import TEXT_SCHEMA
+from service.state import ServiceState
 
 
-def install_openapi(app: FastAPI, runtime: Runtime) -> None:
+def install_openapi(app: FastAPI, service: ServiceState) -> None:
     built: dict[tuple[str, ...], dict[str, Any]] = {}
     base: dict[str, Any] = {}
 
@@ -36,17 +36,17 @@ def install_openapi(app: FastAPI, runtime: Runtime) -> None:
                 )
             )
         # every served model's labels (feedback on any of them), in order of appearance
-        labels = tuple(dict.fromkeys(label for m in runtime.models.values() for label in m.predictor.labels))
+        labels = tuple(dict.fromkeys(label for m in service.models.values() for label in m.predictor.labels))
         if labels not in built:
             built.clear()
-            built[labels] = with_limits(copy.deepcopy(base), runtime, list(labels))
+            built[labels] = with_limits(copy.deepcopy(base), service, list(labels))
         return built[labels]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def with_limits(schema: dict[str, Any], runtime: Runtime, labels: list[str]) -> dict[str, Any]:
-    settings = runtime.settings
+def with_limits(schema: dict[str, Any], service: ServiceState, labels: list[str]) -> dict[str, Any]:
+    settings = service.settings
     for path in schema["paths"].values():  # an optional date-time: the format goes on its string branch
         for operation in path.values():
             for parameter in operation.get("parameters", []):

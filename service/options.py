@@ -16,8 +16,8 @@ from model import Explanation
 from model.sentences import SentenceSpan, is_mixed, split_sentences
 from service.batcher import Outcome
 from service.errors import RequestTimeout, ServiceError, TooLongToExplain
-from service.runtime import Runtime
 from service.served import ServedModel
+from service.state import ServiceState
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Answer:
 
 
 async def predict_with_options(
-    runtime: Runtime, served: ServedModel, texts: list[str], *, explain: bool, sentences: bool
+    service: ServiceState, served: ServedModel, texts: list[str], *, explain: bool, sentences: bool
 ) -> list[Answer | ServiceError]:
     """Predict checked texts with the options asked; a text too long to explain gets its error."""
     batcher = served.batcher
@@ -35,7 +35,7 @@ async def predict_with_options(
     if sentences:  # Bling Fire: ~1-2 ms for a long review, off the event loop all the same
         spans = await asyncio.to_thread(lambda: [split_sentences(t) for t in texts])
     if explain:  # work that cannot finish inside the request timeout is a 413 now, not a 503 in 30 s
-        await asyncio.to_thread(runtime.explain_budget.check, batcher.predictor, texts)
+        await asyncio.to_thread(service.explain_budget.check, batcher.predictor, texts)
     futures = batcher.submit_explain(texts) if explain else batcher.submit(texts)
     pieces = [t[s.start : s.end] for t, ss in zip(texts, spans or [], strict=False) for s in ss]
     try:
@@ -46,7 +46,7 @@ async def predict_with_options(
         raise
     every = futures + sentence_futures
     try:
-        async with asyncio.timeout(runtime.settings.request_timeout_s):
+        async with asyncio.timeout(service.settings.request_timeout_s):
             results = await asyncio.gather(*every, return_exceptions=True)
     except TimeoutError:
         raise RequestTimeout("the prediction took too long; retry later", headers={"Retry-After": "1"}) from None

@@ -42,8 +42,8 @@ from service.log import RolloutRow, query_in_thread
 from service.schemas import ReloadResponse
 
 if TYPE_CHECKING:
-    from service.runtime import Runtime
     from service.served import ServedModel
+    from service.state import ServiceState
 
 log = logging.getLogger("service.rollout")
 MAX_RETRY_S = 60.0  # longest wait between two tries of a rollout this replica could not apply
@@ -91,10 +91,10 @@ def record_rollout(engine: Engine, *, model: str, version: str, model_dir: str |
         return int(result.scalar_one())
 
 
-async def _load_checked(runtime: Runtime, served: ServedModel, model_dir: str | None) -> Predictor:
+async def _load_checked(service: ServiceState, served: ServedModel, model_dir: str | None) -> Predictor:
     """Load an artifact (None: the model's configured one) and run one prediction with it, off the event loop."""
     path = Path(model_dir) if model_dir else served.model_dir
-    candidate = await asyncio.to_thread(runtime.load_predictor, path)
+    candidate = await asyncio.to_thread(service.load_predictor, path)
     await asyncio.to_thread(candidate.predict, ["reload check: a short test sentence."])
     return candidate
 
@@ -119,32 +119,32 @@ def release_memory() -> None:
         trim(0)
 
 
-def _swap(runtime: Runtime, served: ServedModel, candidate: Predictor) -> None:
+def _swap(service: ServiceState, served: ServedModel, candidate: Predictor) -> None:
     served.batcher.predictor = candidate  # one reference swap: batches already running keep the old one
-    runtime.announce_model(served)
+    service.announce_model(served)
     release_memory()
 
 
-async def reload(runtime: Runtime, model_dir: str | None = None, model: str | None = None) -> ReloadResponse:
+async def reload(service: ServiceState, model_dir: str | None = None, model: str | None = None) -> ReloadResponse:
     """Load a model's configured artifact (or `model_dir`), swap it in, and record a rollout for the fleet.
 
     `model`: the name (None: the default model). A bad artifact raises ReloadFailed and leaves the old
     model serving (and records nothing).
     """
-    served = runtime.model(model)
+    served = service.model(model)
     async with served.reload_lock:
         previous = served.predictor
         try:
-            candidate = await _load_checked(runtime, served, model_dir)
+            candidate = await _load_checked(service, served, model_dir)
         except ArtifactError as exc:
-            runtime.metrics.reloads.labels("failed").inc()
+            service.metrics.reloads.labels("failed").inc()
             raise ReloadFailed(f"kept model {previous.version}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
-            runtime.metrics.reloads.labels("failed").inc()
+            service.metrics.reloads.labels("failed").inc()
             raise ReloadFailed(f"kept model {previous.version}: {type(exc).__name__}: {exc}") from None
-        _swap(runtime, served, candidate)
-        runtime.metrics.reloads.labels("ok").inc()
-        rollout_id, rollout_error = await _publish(runtime, served, candidate.version, model_dir)
+        _swap(service, served, candidate)
+        service.metrics.reloads.labels("ok").inc()
+        rollout_id, rollout_error = await _publish(service, served, candidate.version, model_dir)
     return ReloadResponse(
         model=served.name,
         previous_version=previous.version,
@@ -156,17 +156,17 @@ async def reload(runtime: Runtime, model_dir: str | None = None, model: str | No
 
 
 async def _publish(
-    runtime: Runtime, served: ServedModel, version: str, model_dir: str | None
+    service: ServiceState, served: ServedModel, version: str, model_dir: str | None
 ) -> tuple[int | None, str | None]:
     """Record the rollout; a database fault keeps the local reload and says so in the answer."""
-    if runtime.engine is None:
+    if service.engine is None:
         return None, "the log database is not open"
     if model_dir is not None:
         model_dir = str(Path(model_dir).resolve())  # other replicas may run in another folder
     try:
         rollout_id = await asyncio.to_thread(
             record_rollout,
-            runtime.engine,
+            service.engine,
             model=served.name,
             version=version,
             model_dir=model_dir,
@@ -178,32 +178,32 @@ async def _publish(
         return None, message
     state = served.rollout
     state.seen_id, state.wanted, state.model_dir, state.error = rollout_id, version, model_dir, None
-    _report(runtime)
+    _report(service)
     log.info("rollout %d: model %s version %s recorded for every replica", rollout_id, served.name, version)
     return rollout_id, None
 
 
-def _report(runtime: Runtime) -> None:
+def _report(service: ServiceState) -> None:
     """The in-step metric: 1 when every model serves its newest rollout's version."""
-    in_step = all(m.rollout.check(m.predictor.version)["in_step"] for m in runtime.models.values())
-    runtime.metrics.rollout_in_step.set(1 if in_step else 0)
+    in_step = all(m.rollout.check(m.predictor.version)["in_step"] for m in service.models.values())
+    service.metrics.rollout_in_step.set(1 if in_step else 0)
 
 
-def _failed(runtime: Runtime, served: ServedModel, row: Rollout, message: str) -> None:
+def _failed(service: ServiceState, served: ServedModel, row: Rollout, message: str) -> None:
     state = served.rollout
     state.error = message
-    state.retry_s = min(MAX_RETRY_S, max(runtime.settings.rollout_poll_s, state.retry_s * 2))
+    state.retry_s = min(MAX_RETRY_S, max(service.settings.rollout_poll_s, state.retry_s * 2))
     state.retry_at = time.monotonic() + state.retry_s
     log.error("rollout %d of %s: %s; still serving the previous model", row.id, served.name, message)
 
 
-async def initial_model(runtime: Runtime, served: ServedModel, first: Predictor) -> Predictor:
+async def initial_model(service: ServiceState, served: ServedModel, first: Predictor) -> Predictor:
     """The model a starting replica serves: `first` (its configured artifact) or the newest rollout's."""
-    if runtime.settings.rollout_poll_s == 0 or runtime.engine is None:
+    if service.settings.rollout_poll_s == 0 or service.engine is None:
         return first
     state = served.rollout
     try:
-        row = await asyncio.to_thread(_latest, runtime, served)
+        row = await asyncio.to_thread(_latest, service, served)
     except Exception as exc:  # noqa: BLE001 - serve the configured model; the poller tries again
         state.poll_error = first_line(exc, 200)
         log.warning("cannot read the rollouts table at start: %s", exc)
@@ -215,27 +215,27 @@ async def initial_model(runtime: Runtime, served: ServedModel, first: Predictor)
         return first
     if row.model_dir is None:
         message = f"the configured artifact is version {first.version}, rollout wants {row.version}"
-        _failed(runtime, served, row, message)
+        _failed(service, served, row, message)
         return first
     try:
-        candidate = await _load_checked(runtime, served, row.model_dir)
+        candidate = await _load_checked(service, served, row.model_dir)
     except Exception as exc:  # noqa: BLE001 - a rollout this replica cannot load leaves the configured model
-        _failed(runtime, served, row, f"cannot load {row.model_dir}: {type(exc).__name__}: {exc}")
+        _failed(service, served, row, f"cannot load {row.model_dir}: {type(exc).__name__}: {exc}")
         return first
     if candidate.version != row.version:
         message = f"{row.model_dir} holds version {candidate.version}, rollout wants {row.version}"
-        _failed(runtime, served, row, message)
+        _failed(service, served, row, message)
         return first
     log.info("rollout %d: %s serves version %s from %s", row.id, served.name, row.version, row.model_dir)
     return candidate
 
 
-def _latest(runtime: Runtime, served: ServedModel) -> Rollout | None:
-    assert runtime.engine is not None
-    return latest_rollout(runtime.engine, served.name, default=served.name == runtime.default_model)
+def _latest(service: ServiceState, served: ServedModel) -> Rollout | None:
+    assert service.engine is not None
+    return latest_rollout(service.engine, served.name, default=served.name == service.default_model)
 
 
-async def apply(runtime: Runtime, served: ServedModel, row: Rollout) -> None:
+async def apply(service: ServiceState, served: ServedModel, row: Rollout) -> None:
     """Serve the version a rollout row names, if this replica's copy of its artifact has it."""
     state = served.rollout
     async with served.reload_lock:
@@ -251,19 +251,19 @@ async def apply(runtime: Runtime, served: ServedModel, row: Rollout) -> None:
         if state.error is not None and time.monotonic() < state.retry_at:
             return
         try:
-            candidate = await _load_checked(runtime, served, row.model_dir)
+            candidate = await _load_checked(service, served, row.model_dir)
         except Exception as exc:  # noqa: BLE001 - keep serving; report and try again later
-            runtime.metrics.reloads.labels("failed").inc()
-            _failed(runtime, served, row, f"cannot load {row.model_dir or 'the configured artifact'}: {exc}")
+            service.metrics.reloads.labels("failed").inc()
+            _failed(service, served, row, f"cannot load {row.model_dir or 'the configured artifact'}: {exc}")
             return
         if candidate.version != row.version:
-            runtime.metrics.reloads.labels("failed").inc()
+            service.metrics.reloads.labels("failed").inc()
             where = row.model_dir or "the configured artifact"
-            _failed(runtime, served, row, f"{where} holds version {candidate.version}, rollout wants {row.version}")
+            _failed(service, served, row, f"{where} holds version {candidate.version}, rollout wants {row.version}")
             return
-        _swap(runtime, served, candidate)
+        _swap(service, served, candidate)
         state.error, state.retry_s = None, 0.0
-        runtime.metrics.reloads.labels("ok").inc()
+        service.metrics.reloads.labels("ok").inc()
         log.info(
             "rollout %d: %s %s -> %s (requested by %s)",
             row.id,
@@ -274,22 +274,22 @@ async def apply(runtime: Runtime, served: ServedModel, row: Rollout) -> None:
         )
 
 
-async def follow_rollouts(runtime: Runtime) -> None:
+async def follow_rollouts(service: ServiceState) -> None:
     """Poll each model's newest rollout row and apply it, until cancelled (one task per replica)."""
-    interval = runtime.settings.rollout_poll_s
+    interval = service.settings.rollout_poll_s
     await asyncio.sleep(random.uniform(0, interval))  # replicas started together do not poll together
     while True:
-        for served in list(runtime.models.values()) if runtime.engine is not None else []:
+        for served in list(service.models.values()) if service.engine is not None else []:
             try:
-                row = await query_in_thread(_latest, runtime, served)
+                row = await query_in_thread(_latest, service, served)
             except Exception as exc:  # noqa: BLE001 - a database fault: keep serving, try next time
                 if served.rollout.poll_error is None:
                     log.warning("cannot read the rollouts table: %s", exc)
                 served.rollout.poll_error = first_line(exc, 200)
-                runtime.metrics.rollout_poll_failures.inc()
+                service.metrics.rollout_poll_failures.inc()
                 continue
             served.rollout.poll_error = None
             if row is not None:
-                await apply(runtime, served, row)
-        _report(runtime)
+                await apply(service, served, row)
+        _report(service)
         await asyncio.sleep(interval)

@@ -24,7 +24,6 @@ from service.log import recent_rows
 from service.options import option_fields, predict_with_options
 from service.rollout import reload, replica_name
 from service.rollout_state import RolloutState
-from service.runtime import Runtime
 from service.schemas import (
     BatchItemError,
     BatchRequest,
@@ -43,6 +42,7 @@ from service.schemas import (
     SentimentResponse,
 )
 from service.served import ServedModel
+from service.state import ServiceState
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 429, 503)
@@ -52,21 +52,21 @@ router = APIRouter(route_class=StrictJSONRoute)
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
 # thread, a hop that cost ~6% of the event loop's time per request under load (py-spy).
-async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+async def get_service(request: Request) -> ServiceState:
+    return request.app.state.service  # type: ignore[no-any-return]
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServiceDep = Annotated[ServiceState, Depends(get_service)]
 
 
-# The key dependencies read the runtime themselves rather than depend on `get_runtime`: one
+# The key dependencies read the service state themselves rather than depend on `get_service`: one
 # dependency to solve per request instead of two.
 async def client_key(request: Request) -> str | None:
-    return request.app.state.runtime.keys.client(request)  # type: ignore[no-any-return]
+    return request.app.state.service.keys.client(request)  # type: ignore[no-any-return]
 
 
 async def admin_key(request: Request) -> str:
-    return request.app.state.runtime.keys.admin(request)  # type: ignore[no-any-return]
+    return request.app.state.service.keys.admin(request)  # type: ignore[no-any-return]
 
 
 ClientDep = Annotated[str | None, Depends(client_key)]
@@ -150,11 +150,11 @@ def _json(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
-async def _predict(runtime: Runtime, served: ServedModel, texts: list[str]) -> list[Outcome]:
+async def _predict(service: ServiceState, served: ServedModel, texts: list[str]) -> list[Outcome]:
     futures = served.batcher.submit(texts)
     try:
         # asyncio.timeout rather than wait_for, and no gather for one text: no extra task per request
-        async with asyncio.timeout(runtime.settings.request_timeout_s):
+        async with asyncio.timeout(service.settings.request_timeout_s):
             if len(futures) == 1:
                 return [await futures[0]]
             return await asyncio.gather(*futures)
@@ -171,7 +171,7 @@ FastAnswer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra heade
 FAST_KEYS = tuple(f'"{name}"'.encode() for name in SentimentRequest.model_fields)
 
 
-async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastAnswer | None:
+async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> FastAnswer | None:
     """`POST /v1/sentiment` for a well-formed request, without FastAPI's routing (the hot path).
 
     Taken only when the request is plainly valid: a JSON content type, a body that parses (orjson,
@@ -189,29 +189,29 @@ async def fast_predict_one(runtime: Runtime, scope: Scope, body: bytes) -> FastA
     may_repeat = b"\\u" in body or any(body.count(key) > 1 for key in FAST_KEYS)
     try:
         parsed = SentimentRequest.model_validate(jsonbody.loads(body) if may_repeat else orjson.loads(body))
-        client = runtime.keys.client_of(headers)
-        served = runtime.model(parsed.model)
+        client = service.keys.client_of(headers)
+        served = service.model(parsed.model)
     except (orjson.JSONDecodeError, json.JSONDecodeError, ValidationError, ServiceError):
         return None
     if parsed.explain or parsed.sentences:
         return None  # options take the FastAPI route (service/options.py)
     text = parsed.text
-    if check_text(text, runtime.settings.max_text_chars) is not None:
+    if check_text(text, service.settings.max_text_chars) is not None:
         return None
     state = scope["state"]
     try:
-        document = await _classify_one(runtime, served, text, client, state["request_id"], state["started"])
+        document = await _classify_one(service, served, text, client, state["request_id"], state["started"])
     except ServiceError as exc:
         return exc.status, orjson.dumps(error_body(exc.code, exc.message, state["request_id"])), exc.headers
     return 200, orjson.dumps(document), {}
 
 
 async def _classify_one(
-    runtime: Runtime, served: ServedModel, text: str, client: str | None, request_id: str, started: float
+    service: ServiceState, served: ServedModel, text: str, client: str | None, request_id: str, started: float
 ) -> dict[str, Any]:
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
-    (outcome,) = await _predict(runtime, served, [text])
-    row = runtime.log_row(
+    (outcome,) = await _predict(service, served, [text])
+    row = service.log_row(
         request_id=request_id,
         endpoint="sentiment",
         index=0,
@@ -221,7 +221,7 @@ async def _classify_one(
         latency_s=time.perf_counter() - started,
         outcome=outcome,
     )
-    await runtime.record([row])
+    await service.record([row])
     return {
         **_sentiment(outcome),
         "model": served.name,
@@ -233,18 +233,18 @@ async def _classify_one(
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
 async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
     """Classify one text."""
-    runtime: Runtime = request.app.state.runtime
-    served = runtime.model(body.model)
-    problem = check_text(body.text, runtime.settings.max_text_chars)
+    service: ServiceState = request.app.state.service
+    served = service.model(body.model)
+    problem = check_text(body.text, service.settings.max_text_chars)
     if problem is not None:
         raise problem
     state = request.state
     if not (body.explain or body.sentences):
-        return _json(await _classify_one(runtime, served, body.text, client, state.request_id, state.started))
-    (answer,) = await predict_with_options(runtime, served, [body.text], explain=body.explain, sentences=body.sentences)
+        return _json(await _classify_one(service, served, body.text, client, state.request_id, state.started))
+    (answer,) = await predict_with_options(service, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
-    row = runtime.log_row(
+    row = service.log_row(
         request_id=state.request_id,
         endpoint="sentiment",
         index=0,
@@ -256,7 +256,7 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
         explain=body.explain,
         sentences=body.sentences,
     )
-    await runtime.record([row])
+    await service.record([row])
     document = {**_sentiment(answer.outcome), **option_fields(answer)}
     version = answer.outcome.model_version
     return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
@@ -265,9 +265,9 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
 async def predict_batch(body: BatchRequest, request: Request, client: ClientDep) -> Response:
     """Classify several texts; an invalid text gets an error entry in its place."""
-    runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    served = runtime.model(body.model)
+    service: ServiceState = request.app.state.service
+    settings = service.settings
+    served = service.model(body.model)
     if not body.texts:
         raise InvalidText("texts is empty; send at least one text")
     if len(body.texts) > settings.max_batch_items:
@@ -278,7 +278,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     extra: dict[int, dict[str, Any]] = {}
     if options and valid:
         answers = await predict_with_options(
-            runtime, served, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
+            service, served, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
         )
         outcomes = {}
         for i, answer in zip(valid, answers, strict=True):
@@ -288,7 +288,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 outcomes[i], extra[i] = answer.outcome, option_fields(answer)
     else:
         outcomes = dict(
-            zip(valid, await _predict(runtime, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
+            zip(valid, await _predict(service, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
         )
     request_id = request.state.request_id
     latency = time.perf_counter() - request.state.started
@@ -302,7 +302,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
             error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
             results.append(BatchItemError(error=error).model_dump())
         rows.append(
-            runtime.log_row(
+            service.log_row(
                 request_id=request_id,
                 endpoint="sentiment/batch",
                 index=i,
@@ -317,15 +317,15 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 sentences=body.sentences,
             )
         )
-    await runtime.record(rows)
+    await service.record(rows)
     version = next(iter(outcomes.values())).model_version if outcomes else served.predictor.version
     return _json({"results": results, "model": served.name, "model_version": version, "request_id": request_id})
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])
-async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
+async def model_info(service: ServiceDep, client: ClientDep) -> ModelInfo:
     """Describe the default model (`GET /v1/models` lists every one)."""
-    served = runtime.model()
+    served = service.model()
     predictor = served.predictor
     artifact = predictor.artifact
     return ModelInfo(
@@ -333,7 +333,7 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
         artifact=artifact.path.resolve().name,  # never its path on the server (the start-up log names it)
         version=predictor.version,
         labels=predictor.labels,
-        max_batch_items=runtime.settings.max_batch_items,
+        max_batch_items=service.settings.max_batch_items,
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,
         replica=replica_name(),
@@ -341,11 +341,11 @@ async def model_info(runtime: RuntimeDep, client: ClientDep) -> ModelInfo:
 
 
 @router.get("/v1/models", response_model=ModelList, responses=ERRORS, tags=["model"])
-async def list_models(runtime: RuntimeDep, client: ClientDep) -> ModelList:
+async def list_models(service: ServiceDep, client: ClientDep) -> ModelList:
     """Every served model: name, version, labels, language, max tokens, default or not."""
-    runtime.model()  # 503 before start
+    service.model()  # 503 before start
     summaries = []
-    for served in runtime.models.values():
+    for served in service.models.values():
         predictor = served.predictor
         config = predictor.artifact.config
         language = getattr(config, "language", None)
@@ -356,7 +356,7 @@ async def list_models(runtime: RuntimeDep, client: ClientDep) -> ModelList:
                 labels=predictor.labels,
                 language=language if isinstance(language, str) else None,
                 max_tokens=config.max_tokens,
-                default=served.name == runtime.default_model,
+                default=served.name == service.default_model,
             )
         )
     return ModelList(models=summaries)
@@ -364,7 +364,7 @@ async def list_models(runtime: RuntimeDep, client: ClientDep) -> ModelList:
 
 @router.get("/v1/requests", response_model=LogRows, responses=ERRORS, tags=["admin"])
 def request_log(
-    runtime: RuntimeDep,
+    service: ServiceDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="most rows returned, newest first")] = 100,
     since: Annotated[
@@ -378,17 +378,17 @@ def request_log(
     ] = None,
 ) -> LogRows:
     """Recent request-log rows, newest first (admin)."""
-    if runtime.engine is None:
+    if service.engine is None:
         raise NotReady("the request log is not open yet")
     start = parse_time("since", since)
     try:
         rows = recent_rows(
-            runtime.engine,
+            service.engine,
             limit=limit,
             since=start,
             label=label,
             model=model,
-            default=model is not None and model == runtime.default_model,
+            default=model is not None and model == service.default_model,
         )
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None
@@ -396,12 +396,12 @@ def request_log(
 
 
 @router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, tags=["admin"])
-async def reload_model(runtime: RuntimeDep, admin: AdminDep, body: ReloadRequest | None = None) -> ReloadResponse:
+async def reload_model(service: ServiceDep, admin: AdminDep, body: ReloadRequest | None = None) -> ReloadResponse:
     """Load the configured artifact (or `model_dir`) again and swap it in, on every replica sharing the
     log database; on failure keep the current one."""
     if body is None:
-        return await reload(runtime)
-    return await reload(runtime, body.model_dir, body.model)
+        return await reload(service)
+    return await reload(service, body.model_dir, body.model)
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
@@ -411,21 +411,21 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
-async def readyz(runtime: RuntimeDep) -> Response:
+async def readyz(service: ServiceDep) -> Response:
     """200 once every model is loaded and the log writer runs; 503 otherwise.
 
     `model`, `batcher` and `rollout` describe the default model; `models` every one by name.
     """
-    writer = runtime.writer
+    writer = service.writer
     models: dict[str, dict[str, Any]] = {
         name: {
             "version": served.predictor.version,
-            "batcher": served.batcher.running and not runtime.draining,
+            "batcher": served.batcher.running and not service.draining,
             "rollout": served.rollout.check(served.predictor.version),
         }
-        for name, served in runtime.models.items()
+        for name, served in service.models.items()
     }
-    default = models.get(runtime.default_model)
+    default = models.get(service.default_model)
     checks = {
         "model": default["version"] if default else None,
         "batcher": bool(models) and all(m["batcher"] for m in models.values()),
@@ -436,7 +436,7 @@ async def readyz(runtime: RuntimeDep) -> Response:
         "models": models,
     }
     ready = bool(checks["batcher"] and checks["log_writer"])
-    if ready and checks["log_degraded"] and runtime.settings.log_mode == "durable":
+    if ready and checks["log_degraded"] and service.settings.log_mode == "durable":
         ready = False  # durable mode cannot answer while its log cannot commit
     # A replica that cannot serve the newest rollout's version keeps serving its own: degraded, not down.
     degraded = checks["log_degraded"] or not all(m["rollout"]["in_step"] for m in models.values())
@@ -445,12 +445,12 @@ async def readyz(runtime: RuntimeDep) -> Response:
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)
-async def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(service: ServiceDep) -> Response:
     """Prometheus text format."""
-    m = runtime.metrics
-    if runtime.models:  # texts waiting, over every model's queue
-        m.queue_depth.set(sum(served.batcher.depth for served in runtime.models.values()))
-    if runtime.writer is not None:
-        m.log_pending.set(runtime.writer.pending)
-        m.log_degraded.set(1 if runtime.writer.degraded else 0)
+    m = service.metrics
+    if service.models:  # texts waiting, over every model's queue
+        m.queue_depth.set(sum(served.batcher.depth for served in service.models.values()))
+    if service.writer is not None:
+        m.log_pending.set(service.writer.pending)
+        m.log_degraded.set(1 if service.writer.degraded else 0)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""What the app holds while it runs: settings, the named models (each behind its batcher), the log writer."""
+"""`ServiceState`: what the app holds while it runs (settings, the named models each behind its batcher, the
+log writer). Not the inference runtime (ONNX Runtime or torch), which each `Predictor` names."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def load_configured_predictor(settings: Settings, model_dir: Path | None = None)
     )
 
 
-class Runtime:
+class ServiceState:
+    """The app's state (`app.state.service`): settings, keys, metrics, the served models, the log."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = ServiceMetrics()

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from service.log import query_in_thread
 from service.log.drift import FEATURES, compare
 from service.log.stats import Window, drift_histograms
-from service.runtime import Runtime
+from service.state import ServiceState
 
 log = logging.getLogger("service.drift")
 
@@ -60,15 +60,15 @@ def current_drift(
     )
 
 
-async def refresh_forever(runtime: Runtime, gauges: DriftGauges) -> None:
+async def refresh_forever(service: ServiceState, gauges: DriftGauges) -> None:
     """Compute drift now and then every `drift_refresh_s` seconds; a failing database is logged and retried."""
-    s = runtime.settings
+    s = service.settings
     while True:
-        if runtime.engine is not None:
+        if service.engine is not None:
             try:
                 drift = await query_in_thread(
                     current_drift,
-                    runtime.engine,
+                    service.engine,
                     window_s=s.drift_window_s,
                     threshold=s.drift_threshold,
                     min_rows=s.drift_min_rows,

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.log import query_in_thread
 from service.log.retention import prune
-from service.runtime import Runtime
+from service.state import ServiceState
 
 log = logging.getLogger("service.retention")
 CALL_BATCHES = 20
@@ -36,20 +36,20 @@ class RetentionMetrics:
         )
 
 
-def enabled(runtime: Runtime) -> bool:
-    s = runtime.settings
+def enabled(service: ServiceState) -> bool:
+    s = service.settings
     return s.log_retention_days > 0 or s.stats_rollup_retention_days > 0
 
 
-async def retain_forever(runtime: Runtime, metrics: RetentionMetrics) -> None:
-    s = runtime.settings
+async def retain_forever(service: ServiceState, metrics: RetentionMetrics) -> None:
+    s = service.settings
     while True:
         total = 0
-        while runtime.engine is not None:
+        while service.engine is not None:
             try:
                 result = await query_in_thread(
                     prune,
-                    runtime.engine,
+                    service.engine,
                     now=datetime.now(UTC),
                     retention_days=s.log_retention_days,
                     feedback_retention_days=s.feedback_retention_days,

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from service.log import query_in_thread
 from service.log.rollup import Progress, roll_up
-from service.runtime import Runtime
+from service.state import ServiceState
 
 log = logging.getLogger("service.rollup")
 PROGRESS_EVERY_S = 10.0
@@ -55,16 +55,16 @@ def _when(seconds: int | None) -> str:
     return "nothing" if seconds is None else datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def maintain_forever(runtime: Runtime, gauges: RollupGauges) -> None:
+async def maintain_forever(service: ServiceState, gauges: RollupGauges) -> None:
     """Roll up closed minutes: back to back while behind, then every `stats_rollup_s`; failures are retried."""
-    s = runtime.settings
+    s = service.settings
     started: tuple[float, int | None] | None = None  # (monotonic time, watermark) when a catch-up began
     last_line = 0.0
     while True:
         progress = None
-        if runtime.engine is not None:
+        if service.engine is not None:
             try:
-                progress = await query_in_thread(roll_up, runtime.engine, now=time.time(), lag_s=s.stats_rollup_lag_s)
+                progress = await query_in_thread(roll_up, service.engine, now=time.time(), lag_s=s.stats_rollup_lag_s)
                 gauges.set(progress)
             except Exception as exc:  # noqa: BLE001 - keep trying; /v1/stats reads the log meanwhile
                 log.warning("stats rollup pass failed: %s: %s", type(exc).__name__, exc)

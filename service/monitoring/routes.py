@@ -27,8 +27,8 @@ from service.monitoring.retention import RetentionMetrics, retain_forever
 from service.monitoring.retention import enabled as retention_enabled
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
-from service.routes import ERRORS, AdminDep, ClientDep, InvalidQuery, RuntimeDep, parse_time, time_query
-from service.runtime import Runtime
+from service.routes import ERRORS, AdminDep, ClientDep, InvalidQuery, ServiceDep, parse_time, time_query
+from service.state import ServiceState
 
 T = TypeVar("T")
 MAX_SPAN = timedelta(days=400)
@@ -45,20 +45,20 @@ class InvalidLabel(ServiceError):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Refresh the drift gauges and keep the stats rollup, in the background (inside the app lifespan, log open)."""
-    runtime: Runtime = app.state.runtime
+    service: ServiceState = app.state.service
     gauges = getattr(app.state, "drift_gauges", None)
     if gauges is None:  # once per app: a lifespan may run again (tests), the registry keeps its gauges
-        gauges = app.state.drift_gauges = DriftGauges(runtime.metrics.registry)
-        app.state.rollup_gauges = RollupGauges(runtime.metrics.registry)
+        gauges = app.state.drift_gauges = DriftGauges(service.metrics.registry)
+        app.state.rollup_gauges = RollupGauges(service.metrics.registry)
     if getattr(app.state, "retention_metrics", None) is None:
-        app.state.retention_metrics = RetentionMetrics(runtime.metrics.registry)
+        app.state.retention_metrics = RetentionMetrics(service.metrics.registry)
     tasks = []
-    if retention_enabled(runtime):
-        tasks.append(asyncio.create_task(retain_forever(runtime, app.state.retention_metrics), name="retention"))
-    if runtime.settings.drift_refresh_s > 0:
-        tasks.append(asyncio.create_task(refresh_forever(runtime, gauges), name="drift-gauges"))
-    if runtime.settings.stats_rollup_s > 0:
-        tasks.append(asyncio.create_task(maintain_forever(runtime, app.state.rollup_gauges), name="stats-rollup"))
+    if retention_enabled(service):
+        tasks.append(asyncio.create_task(retain_forever(service, app.state.retention_metrics), name="retention"))
+    if service.settings.drift_refresh_s > 0:
+        tasks.append(asyncio.create_task(refresh_forever(service, gauges), name="drift-gauges"))
+    if service.settings.stats_rollup_s > 0:
+        tasks.append(asyncio.create_task(maintain_forever(service, app.state.rollup_gauges), name="stats-rollup"))
     try:
         yield
     finally:
@@ -76,8 +76,8 @@ ModelQuery = Annotated[
 ]
 
 
-async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:
-    engine = runtime.engine
+async def _in_thread(service: ServiceState, work: Callable[[Engine], T]) -> T:
+    engine = service.engine
     if engine is None:
         raise NotReady("the request log is not open yet")
     try:
@@ -90,7 +90,7 @@ async def _in_thread(runtime: Runtime, work: Callable[[Engine], T]) -> T:
 
 @router.post("/v1/feedback", response_model=FeedbackResponse, responses=ERRORS_404)
 async def post_feedback(
-    body: FeedbackRequest, request: Request, runtime: RuntimeDep, client: ClientDep
+    body: FeedbackRequest, request: Request, service: ServiceDep, client: ClientDep
 ) -> FeedbackResponse:
     """Give the true label of a logged prediction; a later answer for the same item replaces it.
 
@@ -102,12 +102,12 @@ async def post_feedback(
     the lookup repeated; on a database shared by replicas (not SQLite), once more after two flush
     intervals, for a row that another replica holds.
     """
-    runtime.model()  # 503 before start
-    served_labels = {m.name: m.predictor.labels for m in runtime.models.values()}
+    service.model()  # 503 before start
+    served_labels = {m.name: m.predictor.labels for m in service.models.values()}
     if not any(body.label in labels for labels in served_labels.values()):
         known = list(dict.fromkeys(label for labels in served_labels.values() for label in labels))
         raise InvalidLabel(f"label {body.label!r} is not one of the models' labels {known}")
-    anyone = runtime.keys.sees_all(request.headers)
+    anyone = service.keys.sees_all(request.headers)
 
     def lookup(engine: Engine) -> Any:
         with engine.begin() as connection:
@@ -117,17 +117,17 @@ async def post_feedback(
         found = lookup(engine)
         waits = [0.0]
         if engine.dialect.name != "sqlite":  # a database shared by replicas: another one may hold the row
-            waits.append(min(1.0, 2 * runtime.settings.log_flush_ms / 1000))
+            waits.append(min(1.0, 2 * service.settings.log_flush_ms / 1000))
         while found is None and waits:
-            if runtime.writer is not None:
-                runtime.writer.flush(timeout=2.0)
+            if service.writer is not None:
+                service.writer.flush(timeout=2.0)
             time.sleep(waits.pop(0))
             found = lookup(engine)
         if found is None:
             raise UnknownPrediction(
                 f"no logged prediction has request id {body.request_id!r} and item index {body.item_index}"
             )
-        labels = served_labels.get(found.model or runtime.default_model)
+        labels = served_labels.get(found.model or service.default_model)
         if labels is not None and body.label not in labels:  # the row's own model's labels
             raise InvalidLabel(f"label {body.label!r} is not one of model {found.model!r}'s labels {labels}")
         with engine.begin() as connection:
@@ -142,12 +142,12 @@ async def post_feedback(
             )
         return FeedbackResponse(**stored, predicted_label=found.label, model_version=found.model_version)
 
-    return await _in_thread(runtime, store)
+    return await _in_thread(service, store)
 
 
 @router.get("/v1/stats", response_model=Stats, responses=ERRORS)
 async def stats(
-    runtime: RuntimeDep,
+    service: ServiceDep,
     admin: AdminDep,
     window: Annotated[
         Literal["1h", "24h", "7d", "30d"], Query(description="the last hour, day, week or month")
@@ -171,7 +171,7 @@ async def stats(
         start = parse_time("since", since) or end - WINDOWS[window]
         if not start < end or end - start > MAX_SPAN:
             raise InvalidQuery(f"since must be before until, at most {MAX_SPAN.days} days apart")
-        current = Window(start, end, model_version, model, model is not None and model == runtime.default_model)
+        current = Window(start, end, model_version, model, model is not None and model == service.default_model)
         if reference == "previous":
             ref = current.previous()
         else:
@@ -181,9 +181,9 @@ async def stats(
             ref = Window(ref_start, start, model_version, current.model, current.model_is_default)
     except OverflowError:
         raise InvalidQuery("the window or its reference reaches outside the years 1-9999") from None
-    settings = runtime.settings
-    served = runtime.models.get(model or runtime.default_model)
-    labels = served.predictor.labels if served is not None else runtime.predictor.labels
+    settings = service.settings
+    served = service.models.get(model or service.default_model)
+    labels = served.predictor.labels if served is not None else service.predictor.labels
 
     def compute(engine: Engine) -> dict[str, Any]:
         use = settings.stats_rollup_s > 0
@@ -205,7 +205,7 @@ async def stats(
         )
         return figures
 
-    return Stats.model_validate(await _in_thread(runtime, compute))
+    return Stats.model_validate(await _in_thread(service, compute))
 
 
 def current_distributions(figures: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +220,7 @@ def current_distributions(figures: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/v1/review", response_model=ReviewQueue, responses=ERRORS)
 async def review(
-    runtime: RuntimeDep,
+    service: ServiceDep,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=500, description="most items returned")] = 50,
     label: Annotated[str | None, Query(max_length=64, description="only predictions of this label")] = None,
@@ -242,8 +242,8 @@ async def review(
                 model_version=model_version,
                 client_key_id=client_key_id,
                 model=model,
-                model_is_default=model is not None and model == runtime.default_model,
+                model_is_default=model is not None and model == service.default_model,
             )
 
-    items = await _in_thread(runtime, read)
-    return ReviewQueue.model_validate({"items": items, "text_logged": runtime.settings.log_text == "full"})
+    items = await _in_thread(service, read)
+    return ReviewQueue.model_validate({"items": items, "text_logged": service.settings.log_text == "full"})

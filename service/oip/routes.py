@@ -33,9 +33,9 @@ from service.oip.schemas import (
     V2Error,
 )
 from service.oip.tensors import HEADER_LENGTH, InvalidTensor, encode_bytes, encode_fp32, flag, input_texts, split_body
-from service.routes import ClientDep, RuntimeDep, _predict, check_text, readyz
-from service.runtime import Runtime
+from service.routes import ClientDep, ServiceDep, _predict, check_text, readyz
 from service.served import ServedModel
+from service.state import ServiceState
 
 INPUT = "text"
 # Every output by default (the protocol's rule when a request names none); `probabilities` is
@@ -88,9 +88,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": V2Error} for s in (400, 
 router = APIRouter(route_class=_V2Route, tags=["open inference protocol"], responses=ERRORS)
 
 
-def _check_model(runtime: Runtime, name: str, version: str | None) -> ServedModel:
+def _check_model(service: ServiceState, name: str, version: str | None) -> ServedModel:
     """The served model `name` (its v1 name); a version, when given, must be the one it serves."""
-    served = runtime.model(name)
+    served = service.model(name)
     serving = served.predictor.version
     if version is not None and version != serving:
         raise ModelNotFound(f"model {name!r} has no version {version!r}; it serves version {serving!r}")
@@ -110,44 +110,44 @@ async def server_live() -> ServerLive:
 
 
 @router.get("/v2/health/ready", response_model=ServerReady, responses={503: {"model": ServerReady}})
-async def server_ready(runtime: RuntimeDep) -> JSONResponse:
+async def server_ready(service: ServiceDep) -> JSONResponse:
     """200 when `/readyz` is (model loaded, log writer running), else 503."""
-    ready = (await readyz(runtime)).status_code == 200
+    ready = (await readyz(service)).status_code == 200
     return JSONResponse(ServerReady(ready=ready).model_dump(), 200 if ready else 503)
 
 
 @router.get("/v2/models/{name}/ready", response_model=ModelReady, responses={503: {"model": ModelReady}})
-async def model_ready(runtime: RuntimeDep, name: str) -> JSONResponse:
+async def model_ready(service: ServiceDep, name: str) -> JSONResponse:
     """200 when the named model is loaded and predictions can be answered, else 503."""
-    return await _model_ready(runtime, name, None)
+    return await _model_ready(service, name, None)
 
 
 @router.get("/v2/models/{name}/versions/{version}/ready", include_in_schema=False)
-async def model_version_ready(runtime: RuntimeDep, name: str, version: str) -> JSONResponse:
-    return await _model_ready(runtime, name, version)
+async def model_version_ready(service: ServiceDep, name: str, version: str) -> JSONResponse:
+    return await _model_ready(service, name, version)
 
 
-async def _model_ready(runtime: Runtime, name: str, version: str | None) -> JSONResponse:
-    if not runtime.models:
+async def _model_ready(service: ServiceState, name: str, version: str | None) -> JSONResponse:
+    if not service.models:
         return JSONResponse(ModelReady(name=name, ready=False).model_dump(), 503)
-    _check_model(runtime, name, version)
-    ready = (await readyz(runtime)).status_code == 200
+    _check_model(service, name, version)
+    ready = (await readyz(service)).status_code == 200
     return JSONResponse(ModelReady(name=name, ready=ready).model_dump(), 200 if ready else 503)
 
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata)
-async def model_metadata(runtime: RuntimeDep, client: ClientDep, name: str) -> ModelMetadata:
+async def model_metadata(service: ServiceDep, client: ClientDep, name: str) -> ModelMetadata:
     """The model's input (texts) and outputs (label, score, probabilities in the labels' order, polarity)."""
-    return _model_metadata(runtime, name, None)
+    return _model_metadata(service, name, None)
 
 
 @router.get("/v2/models/{name}/versions/{version}", response_model=ModelMetadata, include_in_schema=False)
-async def model_version_metadata(runtime: RuntimeDep, client: ClientDep, name: str, version: str) -> ModelMetadata:
-    return _model_metadata(runtime, name, version)
+async def model_version_metadata(service: ServiceDep, client: ClientDep, name: str, version: str) -> ModelMetadata:
+    return _model_metadata(service, name, version)
 
 
-def _model_metadata(runtime: Runtime, name: str, version: str | None) -> ModelMetadata:
-    predictor = _check_model(runtime, name, version).predictor
+def _model_metadata(service: ServiceState, name: str, version: str | None) -> ModelMetadata:
+    predictor = _check_model(service, name, version).predictor
     return ModelMetadata(
         name=name,
         versions=[predictor.version],
@@ -192,22 +192,24 @@ BINARY_ANSWER: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v2/models/{name}/infer", response_model=InferenceResponse, openapi_extra=INFER_BODY, responses=BINARY_ANSWER
 )
-async def infer(runtime: RuntimeDep, client: ClientDep, request: Request, name: str) -> Response:
+async def infer(service: ServiceDep, client: ClientDep, request: Request, name: str) -> Response:
     """Classify the texts of the BYTES input `text`; outputs `label`, `score`, `probabilities` and `polarity`
     (signed strength in [-1, 1], as v1's `polarity`).
 
     Accepts JSON tensor data and the binary tensor data extension (`Inference-Header-Content-Length`).
     """
-    return await _infer(runtime, client, request, name, None)
+    return await _infer(service, client, request, name, None)
 
 
 @router.post("/v2/models/{name}/versions/{version}/infer", include_in_schema=False)
-async def infer_version(runtime: RuntimeDep, client: ClientDep, request: Request, name: str, version: str) -> Response:
-    return await _infer(runtime, client, request, name, version)
+async def infer_version(service: ServiceDep, client: ClientDep, request: Request, name: str, version: str) -> Response:
+    return await _infer(service, client, request, name, version)
 
 
-async def _infer(runtime: Runtime, client: str | None, request: Request, name: str, version: str | None) -> Response:
-    served = _check_model(runtime, name, version)
+async def _infer(
+    service: ServiceState, client: str | None, request: Request, name: str, version: str | None
+) -> Response:
+    served = _check_model(service, name, version)
     header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
     try:
         body = InferenceRequest.model_validate(jsonbody.loads(header))
@@ -217,16 +219,16 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidRequest(f"{where}: {first['msg']}") from None
-    texts = _texts(runtime, body, binary)
+    texts = _texts(service, body, binary)
     wanted = _wanted(body)  # refused before any work, as a bad text is
-    outcomes = await _predict(runtime, served, texts)
+    outcomes = await _predict(service, served, texts)
     labels = list(outcomes[0].prediction.probabilities)
     if any(list(o.prediction.probabilities) != labels for o in outcomes):
         raise InferenceFailed("the model was reloaded with other labels during this request; send it again")
     request_id = request.state.request_id
     latency = time.perf_counter() - request.state.started
     rows = [
-        runtime.log_row(
+        service.log_row(
             request_id=request_id,
             endpoint="v2/infer",
             index=i,
@@ -238,7 +240,7 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
         )
         for i, (t, o) in enumerate(zip(texts, outcomes, strict=True))
     ]
-    await runtime.record(rows)
+    await service.record(rows)
     values: dict[str, tuple[str, list[int], Any]] = {
         "label": ("BYTES", [len(texts)], [o.prediction.label for o in outcomes]),
         "score": ("FP32", [len(texts)], [o.prediction.score for o in outcomes]),
@@ -252,14 +254,14 @@ async def _infer(runtime: Runtime, client: str | None, request: Request, name: s
     return _answer(body, wanted, request_id, outcomes[0].model_version, name, labels, values)
 
 
-def _texts(runtime: Runtime, body: InferenceRequest, binary: bytes) -> list[str]:
+def _texts(service: ServiceState, body: InferenceRequest, binary: bytes) -> list[str]:
     """The texts of the request's one input, each checked as v1 checks a text."""
     if [i.name for i in body.inputs] != [INPUT]:
         raise InvalidTensor(f"this model takes one BYTES input named {INPUT!r}, not {[i.name for i in body.inputs]}")
     texts, used = input_texts(body.inputs[0], binary, 0)
     if used != len(binary):
         raise InvalidTensor(f"{len(binary) - used} bytes of binary data follow the tensors")
-    settings = runtime.settings
+    settings = service.settings
     if not texts:
         raise InvalidTensor("the input has no texts; send at least one")
     if len(texts) > settings.max_batch_items:

@@ -50,7 +50,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def admin_rows(client: TestClient, **params: Any) -> list[dict[str, Any]]:
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime = client.app.state.service  # type: ignore[attr-defined]
     assert runtime.writer.flush(5.0)  # rows are written off the request path
     response = client.get("/v1/requests", params=params, headers={"X-API-Key": ADMIN})
     assert response.status_code == 200, response.text

@@ -42,7 +42,7 @@ def test_full_queue_answers_503_with_retry_after(settings_for: Callable[..., Set
 
 
 def test_a_failing_batch_fails_only_its_requests(client: TestClient) -> None:
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime = client.app.state.service  # type: ignore[attr-defined]
     real = runtime.batcher.predictor
 
     class Broken:

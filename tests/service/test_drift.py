@@ -67,7 +67,7 @@ def _drift(client: TestClient) -> dict[str, Any]:
 
 def test_a_constructed_shift_fires_on_every_feature(client_for: Callable[..., TestClient]) -> None:
     with client_for() as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         insert_rows(engine, sample(1500, T0, seed=1) + sample(1500, T0 + timedelta(hours=1), seed=2, shifted=True))
         drift = _drift(client)
     assert drift["reference"] == {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}
@@ -79,7 +79,7 @@ def test_a_constructed_shift_fires_on_every_feature(client_for: Callable[..., Te
 
 def test_two_samples_of_one_distribution_stay_quiet(client_for: Callable[..., TestClient]) -> None:
     with client_for() as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         insert_rows(engine, sample(1500, T0, seed=3) + sample(1500, T0 + timedelta(hours=1), seed=4))
         drift = _drift(client)
     assert drift["drift"] is False
@@ -89,7 +89,7 @@ def test_two_samples_of_one_distribution_stay_quiet(client_for: Callable[..., Te
 
 def test_too_few_rows_give_no_distance(client_for: Callable[..., TestClient]) -> None:
     with client_for() as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         insert_rows(engine, sample(900, T0, seed=1) + sample(1500, T0 + timedelta(hours=1), seed=2, shifted=True))
         drift = _drift(client)
     assert drift["min_rows"] == 1000 and drift["drift"] is False
@@ -99,7 +99,7 @@ def test_too_few_rows_give_no_distance(client_for: Callable[..., TestClient]) ->
 def test_gauges_report_drift_from_the_background_task(client_for: Callable[..., TestClient]) -> None:
     now = datetime.now(UTC)
     with client_for(drift_refresh_s=0.2, drift_window_s=600, drift_min_rows=50) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         reference = sample(200, now - timedelta(seconds=1200), seed=5)
         current = sample(200, now - timedelta(seconds=600), seed=6, shifted=True)
         for rows in (reference, current):  # squeeze each hour of the sample into its 10 minutes

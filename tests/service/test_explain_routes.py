@@ -128,11 +128,11 @@ def test_an_explanation_split_over_many_passes_is_the_same_and_lets_plain_texts_
                 return answer.json()  # type: ignore[no-any-return]
 
             explained = asyncio.create_task(post("explain", {"text": text, "explain": True}))
-            while app.state.runtime.batcher.batches_run < 3:  # the explanation is under way
+            while app.state.service.batcher.batches_run < 3:  # the explanation is under way
                 await asyncio.sleep(0.001)
             plain = await post("plain", {"text": "good"})
             explanation = (await explained)["explanation"]
-            assert app.state.runtime.batcher.batches_run >= 28  # one 26-token row per pass
+            assert app.state.service.batcher.batches_run >= 28  # one 26-token row per pass
             return plain, explanation
 
     plain, explanation = asyncio.run(scenario())
@@ -155,7 +155,7 @@ def test_explanation_work_over_the_budget_is_refused_up_front(settings_for: Call
     # A 10 ms timeout: a budget of rate x 5 ms is below this work on any machine (the test model
     # would need over 80 M tokens/s), so the refusal does not depend on how fast this one is.
     with TestClient(create_app(settings_for(max_batch_items=256, request_timeout_s=0.01))) as client:
-        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime = client.app.state.service  # type: ignore[attr-defined]
         n = len(runtime.predictor.encode(long).ids)  # what the model reads (the test model truncates)
 
         def passes() -> float:

@@ -18,7 +18,7 @@ from training.feedback import read_feedback
 
 
 def _stored(client: TestClient) -> list[tuple[str, int, str, str | None]]:
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
     table = FeedbackRow.__table__
     with engine.connect() as connection:
         rows = connection.execute(select(table.c.request_id, table.c.item_index, table.c.label, table.c.note))
@@ -87,7 +87,7 @@ def test_feedback_works_without_the_text(settings_for: Callable[..., Settings], 
 
 
 def test_a_retried_request_id_joins_its_newest_row(client: TestClient) -> None:
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     insert_rows(
         engine,
@@ -117,12 +117,12 @@ def test_a_reused_request_id_never_inherits_feedback_and_cannot_poison_training(
         answer = client.post("/v1/feedback", json={"request_id": "victim-42", "label": "positive"}, headers=a)
         assert answer.status_code == 200, answer.text
         client.post("/v1/sentiment", json={"text": "Terrible, boring, the worst film ever made."}, headers=b)
-        client.app.state.runtime.writer.flush(timeout=5)  # type: ignore[attr-defined]
+        client.app.state.service.writer.flush(timeout=5)  # type: ignore[attr-defined]
         # A's own retry after the feedback moves A's answer to A's newest row, not to B's.
         client.post("/v1/sentiment", json={"text": "An absolutely wonderful film"}, headers=a)
         again = client.post("/v1/feedback", json={"request_id": "victim-42", "label": "positive"}, headers=a)
         assert again.status_code == 200
-        client.app.state.runtime.writer.flush(timeout=5)  # type: ignore[attr-defined]
+        client.app.state.service.writer.flush(timeout=5)  # type: ignore[attr-defined]
         queue = client.get("/v1/review", params={"limit": 10}, headers={"X-API-Key": ADMIN}).json()["items"]
     examples, _ = read_feedback(database_url)
     assert [(e.text, e.label) for e in examples] == [("An absolutely wonderful film", "positive")]
@@ -157,7 +157,7 @@ def test_feedback_on_another_clients_prediction_is_an_unknown_prediction(
 
 def test_open_mode_feedback_still_takes_the_newest_row_whoever_logged_it(client: TestClient) -> None:
     # Without prediction keys there are no owners: any caller answers for any request id, as before.
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     insert_rows(engine, [log_row(now, request_id="open-1", client_key_id="0123456789ab", label="negative")])
     body = client.post("/v1/feedback", json={"request_id": "open-1", "label": "positive"})

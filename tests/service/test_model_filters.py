@@ -28,7 +28,7 @@ def test_stats_review_and_requests_filter_by_model(
         rows = [log_row(now, request_id=f"old-{i}", model=None, label="negative", score=0.6) for i in range(2)]
         rows += [log_row(now, request_id=f"en-{i}", model="en", label="positive", score=0.7) for i in range(3)]
         rows += [log_row(now, request_id=f"t-{i}", model="tickets", label="negative", score=0.55) for i in range(4)]
-        insert_rows(client.app.state.runtime.engine, rows)  # type: ignore[attr-defined]
+        insert_rows(client.app.state.service.engine, rows)  # type: ignore[attr-defined]
 
         def stats(**params: str) -> dict[str, int]:
             answer = client.get("/v1/stats", params={"window": "1h", **params}, headers=AUTH)

@@ -148,7 +148,7 @@ def test_a_flooded_model_does_not_hold_up_another(models_settings: Callable[...,
 
     async def scenario() -> None:
         async with running(app) as client:
-            slow = app.state.runtime.model("tickets").batcher
+            slow = app.state.service.model("tickets").batcher
             real = slow.predictor
             gate = threading.Event()
 
@@ -187,7 +187,7 @@ def test_reload_is_per_model(client: TestClient, tmp_path: Path) -> None:
     assert body["model"] == "tickets" and body["previous_version"] == before["tickets"] and body["changed"]
     after = {m["name"]: m["version"] for m in client.get("/v1/models").json()["models"]}
     assert after == {**before, "tickets": body["version"]}
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
     with engine.connect() as connection:
         (row,) = connection.execute(RolloutRow.__table__.select()).all()
     assert (row.model, row.version) == ("tickets", body["version"])

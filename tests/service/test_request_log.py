@@ -88,7 +88,7 @@ def test_failing_log_database_keeps_predictions_flowing(
     settings_for: Callable[..., Settings], database_url: str
 ) -> None:
     with TestClient(create_app(settings_for(database_url=database_url))) as client:
-        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime = client.app.state.service  # type: ignore[attr-defined]
         with runtime.engine.begin() as connection:  # the fault: the table disappears
             connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
         assert client.post("/v1/sentiment", json={"text": "good"}).status_code == 200
@@ -108,7 +108,7 @@ def test_durable_mode_refuses_when_the_log_cannot_commit(
 ) -> None:
     settings = settings_for(log_mode="durable", durable_timeout_s=0.5, database_url=database_url)
     with TestClient(create_app(settings)) as client:
-        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime = client.app.state.service  # type: ignore[attr-defined]
         with runtime.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE request_log RENAME TO moved")
         response = client.post("/v1/sentiment", json={"text": "good"})
@@ -133,7 +133,7 @@ def test_writer_survives_a_database_fault_without_a_message(
 
     monkeypatch.setattr(writer_module, "insert_rows", insert_rows)
     with TestClient(create_app(settings_for(database_url=database_url))) as client:
-        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime = client.app.state.service  # type: ignore[attr-defined]
         assert client.post("/v1/sentiment", json={"text": "good"}).status_code == 200
         assert not runtime.writer.flush(1.0)
         assert runtime.writer.stats.last_error == "ConnectionError"

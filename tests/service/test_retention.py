@@ -119,7 +119,7 @@ def test_with_the_rollup_on_stats_over_old_windows_keep_their_figures(
 
     raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
     with TestClient(create_app(raw)) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         rows = [log_row(now - timedelta(days=10, minutes=7 * i), request_id=f"old-{i}", score=0.5 + i / 64)
                 for i in range(40)]  # fmt: skip
         insert_rows(engine, rows)
@@ -135,7 +135,7 @@ def test_with_the_rollup_on_stats_over_old_windows_keep_their_figures(
         assert pruned.rows == 40 and _ids(engine) == ["late"]
     with_rollup = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=1e6)
     with TestClient(create_app(with_rollup)) as client:  # its first pass reads the late row
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         assert figures(client) == before
         assert prune(engine, now=now, retention_days=5, rollup_on=True, pause_s=0).rows == 1
         assert figures(client) == before
@@ -162,11 +162,11 @@ def test_settings_refuse_a_rollup_that_would_outlive_nothing(settings_for: Calla
 def test_the_service_prunes_in_the_background(settings_for: Callable[..., Settings]) -> None:
     settings = settings_for(drift_refresh_s=0, stats_rollup_s=0, log_retention_days=1, log_retention_every_s=0.05)
     with TestClient(create_app(settings)) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         now = datetime.now(UTC)
         insert_rows(engine, [log_row(now - timedelta(days=3), request_id=f"old-{i}") for i in range(7)])
         client.post("/v1/sentiment", json={"text": "good"})
-        registry = client.app.state.runtime.metrics.registry  # type: ignore[attr-defined]
+        registry = client.app.state.service.metrics.registry  # type: ignore[attr-defined]
         for _ in range(200):
             if (
                 registry.get_sample_value("sentiment_log_retention_deleted_rows_total", {"table": "request_log"}) or 0
@@ -175,6 +175,6 @@ def test_the_service_prunes_in_the_background(settings_for: Callable[..., Settin
             client.get("/healthz")  # lets the loop run
             time.sleep(0.02)
         assert registry.get_sample_value("sentiment_log_retention_deleted_rows_total", {"table": "request_log"}) == 7
-        client.app.state.runtime.writer.flush(5)  # type: ignore[attr-defined]
+        client.app.state.service.writer.flush(5)  # type: ignore[attr-defined]
         assert [r for r in _ids(engine) if r.startswith("old-")] == []
         assert _count(engine, RequestLogRow) == 1  # the prediction just made

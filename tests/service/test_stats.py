@@ -50,7 +50,7 @@ def _stats(client: TestClient, **params: Any) -> dict[str, Any]:
 @pytest.fixture()
 def filled(settings_for: Callable[..., Settings], database_url: str) -> Any:
     with TestClient(create_app(settings_for(database_url=database_url, drift_refresh_s=0))) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         insert_rows(engine, ROWS)
         insert_feedback(
             engine,

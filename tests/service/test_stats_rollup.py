@@ -94,7 +94,7 @@ def apps(settings_for: Callable[..., Settings], database_url: str) -> Iterator[t
     with_rollup = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=1e6, stats_rollup_lag_s=1e9)
     raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
     with TestClient(create_app(with_rollup)) as client, TestClient(create_app(raw)) as plain:
-        yield client, plain, client.app.state.runtime.engine  # type: ignore[attr-defined]
+        yield client, plain, client.app.state.service.engine  # type: ignore[attr-defined]
 
 
 def test_stats_from_the_rollup_equal_the_raw_log(apps: tuple[TestClient, TestClient, Engine]) -> None:
@@ -166,7 +166,7 @@ def test_upgrade_from_0002_with_rows_then_backfill(settings_for: Callable[..., S
     raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
     with TestClient(create_app(raw)) as plain:  # migrates at start
         before = all_stats(plain)
-        engine = plain.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = plain.app.state.service.engine  # type: ignore[attr-defined]
         assert schema_revisions(engine) == ("0006", "0006")
         catch_up(engine, now=at(10 * 86400).timestamp(), lag_s=60)
     with_rollup = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=1e6, stats_rollup_lag_s=1e9)
@@ -182,7 +182,7 @@ def test_a_row_just_before_a_minute_counts_in_that_minute(
     # SQLite's date functions round to milliseconds: 00:00:59.9999995 must not count in 00:01.
     raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
     with TestClient(create_app(raw)) as plain:
-        insert_rows(plain.app.state.runtime.engine, [log_row(at(59.999999))])  # type: ignore[attr-defined]
+        insert_rows(plain.app.state.service.engine, [log_row(at(59.999999))])  # type: ignore[attr-defined]
         series = all_stats(plain)[1]["requests"]["series"]
     assert (series[0]["count"], series[1]["count"]) == (1, 0)
 
@@ -232,7 +232,7 @@ def test_the_background_task_rolls_up_and_shows_its_watermark_on_metrics(
     now = datetime.now(UTC).replace(microsecond=0)
     settings = settings_for(drift_refresh_s=0, stats_rollup_s=0.2, stats_rollup_lag_s=0)
     with TestClient(create_app(settings)) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         insert_rows(engine, [log_row(now - timedelta(hours=3, seconds=i)) for i in range(5)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

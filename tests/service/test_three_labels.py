@@ -97,7 +97,7 @@ def test_explanation_weights_are_drops_in_the_neutral_probability(client: TestCl
 
 
 def test_feedback_stats_drift_and_review_count_neutral(client: TestClient) -> None:
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
     before = datetime.now(UTC) - timedelta(minutes=90)  # in the window before the last hour: drift's reference
     insert_rows(
         engine,
@@ -110,7 +110,7 @@ def test_feedback_stats_drift_and_review_count_neutral(client: TestClient) -> No
         stored = client.post("/v1/feedback", json={"request_id": request_id, "item_index": index, "label": label})
         assert stored.status_code == 200, stored.text
         assert stored.json()["label"] == "neutral"
-    assert client.app.state.runtime.writer.flush(5.0)  # type: ignore[attr-defined]
+    assert client.app.state.service.writer.flush(5.0)  # type: ignore[attr-defined]
 
     stats = client.get("/v1/stats", params={"window": "1h"}, headers=AUTH).json()
     assert stats["labels"] == {"positive": 1, "negative": 1, "neutral": 2}

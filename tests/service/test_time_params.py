@@ -27,7 +27,7 @@ SEVEN_UTC = [
 @pytest.fixture()
 def logged(settings_for: Callable[..., Settings]) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(drift_refresh_s=0, stats_rollup_s=0))) as client:
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         rows = [DAY + timedelta(hours=h, minutes=30) for h in (6, 7, 8)]
         insert_rows(engine, [log_row(t, request_id=f"at-{t.hour}", score=0.6) for t in rows])
         yield client

@@ -34,7 +34,7 @@ def test_feedback_flows_back_into_a_new_served_model(tmp_path: Path, capsys: pyt
             body = {"request_id": answer["request_id"], "item_index": i, "label": truth}
             assert client.post("/v1/feedback", json=body).status_code == 200
         # One correction of a prediction logged in hash mode: no text, so it cannot train.
-        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
         now = datetime.now(UTC)
         insert_rows(engine, [log_row(now, request_id="hashed", text=None, text_sha256="0" * 64)])
         insert_feedback(
