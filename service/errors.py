@@ -62,6 +62,18 @@ class ReloadFailed(ServiceError):
     status, code = 422, "reload_failed"
 
 
+class InvalidQuery(ServiceError):
+    status, code = 422, "invalid_request"
+
+
+class InvalidText(ServiceError):
+    status, code = 422, "invalid_text"
+
+
+class TextTooLong(TooLarge):
+    code = "text_too_long"
+
+
 class RequestTimeout(ServiceError):
     status, code = 503, "timeout"
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -18,18 +15,19 @@ from starlette.types import Scope
 
 from service import jsonbody
 from service.batcher import Outcome
-from service.errors import NotReady, RequestTimeout, ServiceError, TooLarge, error_body
+from service.deps import ERRORS, AdminDep, ClientDep, ServiceDep, parse_time, time_query
+from service.errors import InvalidText, NotReady, ServiceError, TooLarge, error_body
 from service.jsonbody import StrictJSONRoute
 from service.log import recent_rows
+from service.log.recorder import RequestFacts
 from service.options import option_fields, predict_with_options
+from service.prediction import check_text, predict, readiness
 from service.rollout import reload, replica_name
-from service.rollout_state import RolloutState
 from service.schemas import (
     BatchItemError,
     BatchRequest,
     BatchResponse,
     ErrorDetail,
-    ErrorResponse,
     Health,
     LogRow,
     LogRows,
@@ -44,90 +42,7 @@ from service.schemas import (
 from service.served import ServedModel
 from service.state import ServiceState
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 429, 503)
-}
 router = APIRouter(route_class=StrictJSONRoute)
-
-
-# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
-# thread, a hop that cost ~6% of the event loop's time per request under load (py-spy).
-async def get_service(request: Request) -> ServiceState:
-    return request.app.state.service  # type: ignore[no-any-return]
-
-
-ServiceDep = Annotated[ServiceState, Depends(get_service)]
-
-
-# The key dependencies read the service state themselves rather than depend on `get_service`: one
-# dependency to solve per request instead of two.
-async def client_key(request: Request) -> str | None:
-    return request.app.state.service.keys.client(request)  # type: ignore[no-any-return]
-
-
-async def admin_key(request: Request) -> str:
-    return request.app.state.service.keys.admin(request)  # type: ignore[no-any-return]
-
-
-ClientDep = Annotated[str | None, Depends(client_key)]
-AdminDep = Annotated[str, Depends(admin_key)]
-
-
-ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-# In the schema a time parameter is an RFC 3339 `date-time` (what generated clients send); the
-# pattern above also takes a date alone and a time without a zone (UTC), as it always has.
-DATE_TIME = {"format": "date-time"}
-
-
-def time_query(description: str) -> Any:
-    """A query parameter holding an ISO-8601 time (read by `parse_time`)."""
-    return Query(pattern=ISO_TIME, description=description, json_schema_extra=DATE_TIME)
-
-
-class InvalidQuery(ServiceError):
-    status, code = 422, "invalid_request"
-
-
-def parse_time(name: str, value: str | None) -> datetime | None:
-    """A query parameter's ISO-8601 time as an instant in UTC (no zone = UTC, as the log stores it).
-
-    Every time parameter of every route goes through here, so `+01:00`, `-01:00` and `Z` mean the
-    instant they name; a time the parser refuses or whose UTC instant falls outside the years
-    1-9999 is a 422 naming the parameter.
-    """
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidQuery(f"{name}: {value!r} is not an ISO-8601 time") from None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidQuery(f"{name}: {value!r} is outside the years 1-9999 in UTC") from None
-
-
-class InvalidText(ServiceError):
-    status, code = 422, "invalid_text"
-
-
-class TextTooLong(TooLarge):
-    code = "text_too_long"
-
-
-def check_text(text: str, max_chars: int) -> ServiceError | None:
-    """Return the error for a text the model must not see, or None."""
-    if len(text) > max_chars:
-        return TextTooLong(f"text has {len(text)} characters; the limit is {max_chars}")
-    if not text.strip():
-        return InvalidText("text is empty")
-    if "\x00" in text:
-        return InvalidText("text contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return InvalidText("text contains an unpaired UTF-16 surrogate")
-    return None
 
 
 def _sentiment(outcome: Outcome) -> dict[str, Any]:
@@ -148,21 +63,6 @@ def _json(document: dict[str, Any]) -> Response:
     # Returning a Response skips FastAPI's re-validation of the response model: the documents are
     # built field by field above from typed predictions (tests check them against the schema).
     return Response(orjson.dumps(document), media_type="application/json")
-
-
-async def _predict(service: ServiceState, served: ServedModel, texts: list[str]) -> list[Outcome]:
-    futures = served.batcher.submit(texts)
-    try:
-        # asyncio.timeout rather than wait_for, and no gather for one text: no extra task per request
-        async with asyncio.timeout(service.settings.request_timeout_s):
-            if len(futures) == 1:
-                return [await futures[0]]
-            return await asyncio.gather(*futures)
-    except TimeoutError:
-        raise RequestTimeout("the prediction took too long; retry later", headers={"Retry-After": "1"}) from None
-    finally:
-        for future in futures:
-            future.cancel()  # no-op when done; frees the slot when the client gave up or we timed out
 
 
 FastAnswer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
@@ -210,18 +110,9 @@ async def _classify_one(
     service: ServiceState, served: ServedModel, text: str, client: str | None, request_id: str, started: float
 ) -> dict[str, Any]:
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
-    (outcome,) = await _predict(service, served, [text])
-    row = service.log_row(
-        request_id=request_id,
-        endpoint="sentiment",
-        index=0,
-        client=client,
-        model=served.name,
-        text=text,
-        latency_s=time.perf_counter() - started,
-        outcome=outcome,
-    )
-    await service.record([row])
+    (outcome,) = await predict(service, served, [text])
+    facts = RequestFacts(request_id, "sentiment", client, served.name, started)
+    await service.recorder.record(facts, [(text, outcome, None)])
     return {
         **_sentiment(outcome),
         "model": served.name,
@@ -244,19 +135,10 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     (answer,) = await predict_with_options(service, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
-    row = service.log_row(
-        request_id=state.request_id,
-        endpoint="sentiment",
-        index=0,
-        client=client,
-        model=served.name,
-        text=body.text,
-        latency_s=time.perf_counter() - state.started,
-        outcome=answer.outcome,
-        explain=body.explain,
-        sentences=body.sentences,
+    facts = RequestFacts(
+        state.request_id, "sentiment", client, served.name, state.started, body.explain, body.sentences
     )
-    await service.record([row])
+    await service.recorder.record(facts, [(body.text, answer.outcome, None)])
     document = {**_sentiment(answer.outcome), **option_fields(answer)}
     version = answer.outcome.model_version
     return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
@@ -288,36 +170,22 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
                 outcomes[i], extra[i] = answer.outcome, option_fields(answer)
     else:
         outcomes = dict(
-            zip(valid, await _predict(service, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
+            zip(valid, await predict(service, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
         )
     request_id = request.state.request_id
-    latency = time.perf_counter() - request.state.started
     results: list[dict[str, Any]] = []
-    rows = []
-    for i, text in enumerate(body.texts):
+    for i in range(len(body.texts)):
         problem = problems[i]
         if problem is None:
             results.append({**_sentiment(outcomes[i]), **extra[i]} if options else _sentiment(outcomes[i]))
         else:
             error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
             results.append(BatchItemError(error=error).model_dump())
-        rows.append(
-            service.log_row(
-                request_id=request_id,
-                endpoint="sentiment/batch",
-                index=i,
-                client=client,
-                model=served.name,
-                text=text,
-                latency_s=latency,
-                outcome=outcomes.get(i),
-                status=200 if problem is None else problem.status,
-                error_code=None if problem is None else problem.code,
-                explain=body.explain,
-                sentences=body.sentences,
-            )
-        )
-    await service.record(rows)
+    facts = RequestFacts(
+        request_id, "sentiment/batch", client, served.name, request.state.started, body.explain, body.sentences
+    )
+    items = [(text, outcomes.get(i), problems[i]) for i, text in enumerate(body.texts)]
+    await service.recorder.record(facts, items)
     version = next(iter(outcomes.values())).model_version if outcomes else served.predictor.version
     return _json({"results": results, "model": served.name, "model_version": version, "request_id": request_id})
 
@@ -416,32 +284,8 @@ async def readyz(service: ServiceDep) -> Response:
 
     `model`, `batcher` and `rollout` describe the default model; `models` every one by name.
     """
-    writer = service.writer
-    models: dict[str, dict[str, Any]] = {
-        name: {
-            "version": served.predictor.version,
-            "batcher": served.batcher.running and not service.draining,
-            "rollout": served.rollout.check(served.predictor.version),
-        }
-        for name, served in service.models.items()
-    }
-    default = models.get(service.default_model)
-    checks = {
-        "model": default["version"] if default else None,
-        "batcher": bool(models) and all(m["batcher"] for m in models.values()),
-        "log_writer": writer is not None and writer.running,
-        "log_degraded": writer.degraded if writer is not None else None,
-        "log_error": writer.stats.last_error if writer is not None else None,
-        "rollout": default["rollout"] if default else RolloutState().check(None),
-        "models": models,
-    }
-    ready = bool(checks["batcher"] and checks["log_writer"])
-    if ready and checks["log_degraded"] and service.settings.log_mode == "durable":
-        ready = False  # durable mode cannot answer while its log cannot commit
-    # A replica that cannot serve the newest rollout's version keeps serving its own: degraded, not down.
-    degraded = checks["log_degraded"] or not all(m["rollout"]["in_step"] for m in models.values())
-    status = "ready" if ready and not degraded else ("degraded" if ready else "not_ready")
-    return JSONResponse(Health(status=status, checks=checks).model_dump(), 200 if ready else 503)
+    ready, health = readiness(service)
+    return JSONResponse(health.model_dump(), 200 if ready else 503)
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)

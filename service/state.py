@@ -3,21 +3,18 @@ log writer). Not the inference runtime (ONNX Runtime or torch), which each `Pred
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
 from model import Predictor, load_predictor
 from service.auth import KeyChecker
-from service.batcher import MicroBatcher, Outcome
+from service.batcher import MicroBatcher
 from service.config import Settings
-from service.errors import LogUnavailable, ModelNotFound, NotReady
+from service.errors import ModelNotFound, NotReady
 from service.explain_budget import ExplainBudget
 from service.log import RequestLogWriter
+from service.log.recorder import RequestRecorder
 from service.metrics import ServiceMetrics
 from service.served import ServedModel
 
@@ -41,7 +38,9 @@ class ServiceState:
         self.keys = KeyChecker(settings.api_keys, settings.admin_keys)
         self.models: dict[str, ServedModel] = {}  # filled at start, the default first (Settings.served_models)
         self.default_model = settings.default_model_name
-        self.writer: RequestLogWriter | None = None
+        self.recorder = RequestRecorder(
+            log_text=settings.log_text, log_mode=settings.log_mode, durable_timeout_s=settings.durable_timeout_s
+        )
         self.engine: Engine | None = None
         self.draining = False
         self.explain_budget = ExplainBudget(
@@ -79,6 +78,15 @@ class ServiceState:
         self.metrics.batch_seconds.observe(seconds)
         self.metrics.queue_wait.observe(max_wait)
 
+    @property
+    def writer(self) -> RequestLogWriter | None:
+        """The request log's writer (None before start); the recorder hands it every row."""
+        return self.recorder.writer
+
+    @writer.setter
+    def writer(self, writer: RequestLogWriter | None) -> None:
+        self.recorder.writer = writer
+
     def announce_model(self, served: ServedModel) -> None:
         if served.name != self.default_model:
             return  # the info metric describes the default model
@@ -91,89 +99,3 @@ class ServiceState:
                 "model": served.name,
             }
         )
-
-    # -- the log ---------------------------------------------------------------------------
-    def log_row(
-        self,
-        *,
-        request_id: str,
-        endpoint: str,
-        index: int,
-        client: str | None,
-        model: str | None,
-        text: str,
-        latency_s: float,
-        outcome: Outcome | None = None,
-        status: int = 200,
-        error_code: str | None = None,
-        explain: bool = False,
-        sentences: bool = False,
-    ) -> dict[str, Any]:
-        mode = self.settings.log_text
-        row: dict[str, Any] = {
-            "created_at": datetime.now(UTC),
-            "request_id": request_id,
-            "endpoint": endpoint,
-            "item_index": index,
-            "client_key_id": client,
-            "text": text if mode == "full" else None,
-            "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-            if mode != "none"
-            else None,
-            "text_chars": len(text),
-            "label": None,
-            "score": None,
-            "model_version": None,
-            "batch_size": None,
-            "queue_wait_ms": None,
-            "latency_ms": latency_s * 1000,
-            "status": status,
-            "error_code": error_code,
-            "explain": explain,
-            "sentences": sentences,
-            "tokens": None,
-            "unknown_tokens": None,
-            "model": model,
-        }
-        if outcome is not None:
-            row.update(
-                label=outcome.prediction.label,
-                score=outcome.prediction.score,
-                model_version=outcome.model_version,
-                batch_size=outcome.batch_size,
-                queue_wait_ms=outcome.queue_wait_s * 1000,
-                tokens=outcome.prediction.tokens_total,
-                unknown_tokens=outcome.prediction.unknown_tokens,
-            )
-        return row
-
-    async def record(self, rows: list[dict[str, Any]]) -> None:
-        """Hand rows to the writer; in durable mode return only once they are committed."""
-        writer = self.writer
-        if writer is None:
-            return
-        if self.settings.log_mode == "async":
-            for row in rows:
-                writer.add(row)
-            return
-        loop = asyncio.get_running_loop()
-        waits: list[asyncio.Future[bool]] = []
-        for row in rows:
-            future: asyncio.Future[bool] = loop.create_future()
-            waits.append(future)
-
-            def done(ok: bool, future: asyncio.Future[bool] = future) -> None:
-                loop.call_soon_threadsafe(_resolve, future, ok)
-
-            writer.add(row, on_commit=done)
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*waits), self.settings.durable_timeout_s)
-        except TimeoutError:
-            raise LogUnavailable("the request log did not commit in time; the prediction was not recorded") from None
-        if not all(results):
-            raise LogUnavailable("the request log could not record this prediction")
-
-
-def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
-    if not future.done():  # the request may have timed out already
-        future.set_result(ok)

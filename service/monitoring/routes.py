@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
 
-from service.errors import NotReady, ServiceError
+from service.deps import ERRORS, AdminDep, ClientDep, ServiceDep, parse_time, time_query
+from service.errors import InvalidQuery, NotReady, ServiceError
 from service.jsonbody import StrictJSONRoute
 from service.log.drift import compare
 from service.log.feedback import find_prediction, review_queue, upsert_feedback
@@ -27,7 +28,6 @@ from service.monitoring.retention import RetentionMetrics, retain_forever
 from service.monitoring.retention import enabled as retention_enabled
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
-from service.routes import ERRORS, AdminDep, ClientDep, InvalidQuery, ServiceDep, parse_time, time_query
 from service.state import ServiceState
 
 T = TypeVar("T")

@@ -8,7 +8,6 @@ returned as on every route.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,7 +19,9 @@ from pydantic import ValidationError
 from starlette.routing import Match
 
 from service import jsonbody
+from service.deps import ClientDep, ServiceDep
 from service.errors import InferenceFailed, ModelNotFound, ServiceError, TooLarge
+from service.log.recorder import RequestFacts
 from service.oip.schemas import (
     InferenceRequest,
     InferenceResponse,
@@ -33,7 +34,7 @@ from service.oip.schemas import (
     V2Error,
 )
 from service.oip.tensors import HEADER_LENGTH, InvalidTensor, encode_bytes, encode_fp32, flag, input_texts, split_body
-from service.routes import ClientDep, ServiceDep, _predict, check_text, readyz
+from service.prediction import check_text, predict, readiness
 from service.served import ServedModel
 from service.state import ServiceState
 
@@ -112,7 +113,7 @@ async def server_live() -> ServerLive:
 @router.get("/v2/health/ready", response_model=ServerReady, responses={503: {"model": ServerReady}})
 async def server_ready(service: ServiceDep) -> JSONResponse:
     """200 when `/readyz` is (model loaded, log writer running), else 503."""
-    ready = (await readyz(service)).status_code == 200
+    ready, _ = readiness(service)
     return JSONResponse(ServerReady(ready=ready).model_dump(), 200 if ready else 503)
 
 
@@ -131,7 +132,7 @@ async def _model_ready(service: ServiceState, name: str, version: str | None) ->
     if not service.models:
         return JSONResponse(ModelReady(name=name, ready=False).model_dump(), 503)
     _check_model(service, name, version)
-    ready = (await readyz(service)).status_code == 200
+    ready, _ = readiness(service)
     return JSONResponse(ModelReady(name=name, ready=ready).model_dump(), 200 if ready else 503)
 
 
@@ -221,26 +222,13 @@ async def _infer(
         raise InvalidRequest(f"{where}: {first['msg']}") from None
     texts = _texts(service, body, binary)
     wanted = _wanted(body)  # refused before any work, as a bad text is
-    outcomes = await _predict(service, served, texts)
+    outcomes = await predict(service, served, texts)
     labels = list(outcomes[0].prediction.probabilities)
     if any(list(o.prediction.probabilities) != labels for o in outcomes):
         raise InferenceFailed("the model was reloaded with other labels during this request; send it again")
     request_id = request.state.request_id
-    latency = time.perf_counter() - request.state.started
-    rows = [
-        service.log_row(
-            request_id=request_id,
-            endpoint="v2/infer",
-            index=i,
-            client=client,
-            model=served.name,
-            text=t,
-            latency_s=latency,
-            outcome=o,
-        )
-        for i, (t, o) in enumerate(zip(texts, outcomes, strict=True))
-    ]
-    await service.record(rows)
+    facts = RequestFacts(request_id, "v2/infer", client, served.name, request.state.started)
+    await service.recorder.record(facts, [(t, o, None) for t, o in zip(texts, outcomes, strict=True)])
     values: dict[str, tuple[str, list[int], Any]] = {
         "label": ("BYTES", [len(texts)], [o.prediction.label for o in outcomes]),
         "score": ("FP32", [len(texts)], [o.prediction.score for o in outcomes]),

@@ -1,0 +1,137 @@
+"""One recorder for every route: builds a request's log rows and hands them to the writer.
+
+v1 single, v1 batch, the fast path and OIP `infer` all record through `RequestRecorder.record`, so a
+row's columns are written out once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from service.errors import LogUnavailable, ServiceError
+
+if TYPE_CHECKING:
+    from service.batcher import Outcome
+    from service.log.writer import RequestLogWriter
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What every log row of one request shares."""
+
+    request_id: str
+    endpoint: str  # sentiment, sentiment/batch, v2/infer
+    client: str | None  # the key's id, never the key
+    model: str  # the served model's name
+    started: float  # time.perf_counter() when the request arrived: latency is measured from it
+    explain: bool = False
+    sentences: bool = False
+
+
+# One text of a request: the text, its outcome (None when refused) and why it was refused.
+Item = tuple[str, "Outcome | None", ServiceError | None]
+
+
+class RequestRecorder:
+    def __init__(
+        self,
+        *,
+        log_text: Literal["full", "hash", "none"],
+        log_mode: Literal["async", "durable"],
+        durable_timeout_s: float,
+    ) -> None:
+        self.log_text = log_text
+        self.log_mode = log_mode
+        self.durable_timeout_s = durable_timeout_s
+        self.writer: RequestLogWriter | None = None  # set once the lifespan has started it
+
+    async def record(self, facts: RequestFacts, items: Sequence[Item]) -> None:
+        """Log one row per item (in order: `item_index`); in durable mode return once they are committed."""
+        latency_s = time.perf_counter() - facts.started
+        rows = [
+            self.row(facts, i, text, outcome, problem, latency_s) for i, (text, outcome, problem) in enumerate(items)
+        ]
+        await self._hand(rows)
+
+    def row(
+        self,
+        facts: RequestFacts,
+        index: int,
+        text: str,
+        outcome: Outcome | None,
+        problem: ServiceError | None,
+        latency_s: float,
+    ) -> dict[str, Any]:
+        mode = self.log_text
+        row: dict[str, Any] = {
+            "created_at": datetime.now(UTC),
+            "request_id": facts.request_id,
+            "endpoint": facts.endpoint,
+            "item_index": index,
+            "client_key_id": facts.client,
+            "text": text if mode == "full" else None,
+            "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            if mode != "none"
+            else None,
+            "text_chars": len(text),
+            "label": None,
+            "score": None,
+            "model_version": None,
+            "batch_size": None,
+            "queue_wait_ms": None,
+            "latency_ms": latency_s * 1000,
+            "status": 200 if problem is None else problem.status,
+            "error_code": None if problem is None else problem.code,
+            "explain": facts.explain,
+            "sentences": facts.sentences,
+            "tokens": None,
+            "unknown_tokens": None,
+            "model": facts.model,
+        }
+        if outcome is not None:
+            row.update(
+                label=outcome.prediction.label,
+                score=outcome.prediction.score,
+                model_version=outcome.model_version,
+                batch_size=outcome.batch_size,
+                queue_wait_ms=outcome.queue_wait_s * 1000,
+                tokens=outcome.prediction.tokens_total,
+                unknown_tokens=outcome.prediction.unknown_tokens,
+            )
+        return row
+
+    async def _hand(self, rows: list[dict[str, Any]]) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        if self.log_mode == "async":
+            for row in rows:
+                writer.add(row)
+            return
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[bool]] = []
+        for row in rows:
+            future: asyncio.Future[bool] = loop.create_future()
+            waits.append(future)
+
+            def done(ok: bool, future: asyncio.Future[bool] = future) -> None:
+                loop.call_soon_threadsafe(_resolve, future, ok)
+
+            writer.add(row, on_commit=done)
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*waits), self.durable_timeout_s)
+        except TimeoutError:
+            raise LogUnavailable("the request log did not commit in time; the prediction was not recorded") from None
+        if not all(results):
+            raise LogUnavailable("the request log could not record this prediction")
+
+
+def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
+    if not future.done():  # the request may have timed out already
+        future.set_result(ok)
