@@ -6,6 +6,12 @@ short text gets a low confidence instead of a confident guess: "lol" or "10/10" 
 language, and a caller that refuses unsupported languages should refuse only above a confidence
 (BENCHMARKS.md "Chinese (issue 22)" measures the false refusals of English texts per threshold).
 A text with nothing to read (emoji, digits, punctuation only) answers ("und", 0.0).
+
+py3langid names Wu (wuu) and Cantonese (yue) apart from zh; they are languages of the zh
+macrolanguage, written with the same characters, and on Chinese reviews they are what a short
+Mandarin text is mistaken for, so a text it reads as either is zh (with that probability: summing the three
+would tip near-uniform guesses on short English texts, "ok", towards zh). Its zxx ("no linguistic
+content") is "und".
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
 
 UNDETERMINED = "und"  # BCP 47's code for "not determined"
+_FOLD = {"wuu": "zh", "yue": "zh", "zxx": UNDETERMINED}
 
 _lock = threading.Lock()
 _identifier: LanguageIdentifier | None = None
@@ -37,4 +44,4 @@ def detect(text: str) -> tuple[str, float]:
     if not any(c.isalpha() for c in text):
         return UNDETERMINED, 0.0
     language, confidence = _model().classify(text)
-    return str(language), float(confidence)
+    return _FOLD.get(language, language), float(confidence)
