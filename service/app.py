@@ -134,8 +134,10 @@ def create_app(
 
 
 async def _reload_on_signal(service: ServiceState) -> None:
-    try:
-        result = await reload(service)
-        log.info("SIGHUP reload: %s -> %s", result.previous_version, result.version)
-    except Exception as exc:  # noqa: BLE001 - a bad artifact on SIGHUP keeps the old model
-        log.error("SIGHUP reload failed: %s", exc)
+    """SIGHUP: reload every served model from its configured artifact, one after the other."""
+    for name in list(service.models):
+        try:
+            result = await reload(service, model=name)
+            log.info("SIGHUP reload of %s: %s -> %s", name, result.previous_version, result.version)
+        except Exception as exc:  # noqa: BLE001 - a bad artifact on SIGHUP keeps that model's old one
+            log.error("SIGHUP reload of %s failed: %s", name, exc)
