@@ -104,7 +104,9 @@ def forward(english: list[str], chinese: list[str]) -> None:
     print("| --- | --- | ---: | ---: | ---: |")
     base = 0.0
     with tempfile.TemporaryDirectory() as root:
-        for name, kind, texts in [(n, "tweets", english) for n in TOKENIZERS] + [("cjk-v1", "Chinese", chinese)]:
+        for name, kind, texts in [(n, "tweets", english) for n in TOKENIZERS] + [
+            (n, "Chinese", chinese) for n in ("cjk-v1", "zh-jieba-v1")
+        ]:
             tokenized = [get_tokenizer(name).tokenize(t) for t in texts]
             vocab = Vocab.build(tokenized, max_size=40_000, min_freq=1)
             path = Path(root) / f"{name}-{kind}"
