@@ -233,7 +233,7 @@ def main() -> int:
     x_test = [e.text for e in test_ex]
     y_test = np.array([int(e.label == "positive") for e in test_ex])
     fit_idx, val_idx = split(x_all, y_all)
-    rows = []
+    rows: list[tuple[str, str, float | None, float, float]] = []
     for name, fn in (("TF-IDF 1-2-gram + logistic regression", tfidf_lr), ("NBSVM (uni+bigram, NB-scaled LR)", nbsvm)):
         started = time.monotonic()
         scores = {}
