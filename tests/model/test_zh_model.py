@@ -40,3 +40,12 @@ def test_it_answers_chinese(runtime: str) -> None:
         ("物流", "物流"),
         ("太慢", "太慢"),
     ]
+
+
+def test_onnx_answers_as_torch() -> None:
+    texts = ["这部电影太无聊了", "还行吧，物流有点慢。iPhone壳子质量不错👍", "一般般"]
+    onnx = load_predictor(ZH, runtime="onnx").predict(texts)
+    torch = load_predictor(ZH, runtime="torch").predict(texts)
+    for a, b in zip(onnx, torch, strict=True):
+        assert a.label == b.label
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
