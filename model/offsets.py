@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from model.tokenizer import _NEGATION, _QUOTES, _REPEAT, _TAG, _TOKEN, normalize
@@ -187,3 +188,23 @@ def tokenize_with_offsets(text: str) -> list[TokenSpan]:
     if normal != normalize(text):  # never seen (tests/model/test_explain.py); still the right tokens
         return [TokenSpan(token, 0, len(text)) for token in _TOKEN.findall(normalize(text))]
     return [TokenSpan(m.group(0), *aligned.span(m.start(), m.end())) for m in _TOKEN.finditer(normal)]
+
+
+def aligned_spans(
+    text: str,
+    normalize_aligned: Callable[[str], _Aligned],
+    normalize: Callable[[str], str],
+    tokenize: Callable[[str], list[str]],
+    read: Callable[[str], list[tuple[str, int, int]]],
+) -> list[TokenSpan]:
+    """A tokenizer's `tokenize_with_offsets`, from its parts: `read` gives each token of the
+    normalised text with the span of that text it stands for, mapped back to `text` here.
+
+    Where the aligned replay of `normalize` differs from the real one (never seen; the property
+    tests in tests/model/test_tokenizers.py look for it) the tokens stay right and span the text.
+    """
+    aligned = normalize_aligned(text)
+    normal = aligned.string
+    if normal != normalize(text):
+        return [TokenSpan(token, 0, len(text)) for token in tokenize(text)]
+    return [TokenSpan(token, *aligned.span(i, j)) for token, i, j in read(normal)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from model.offsets import TokenSpan, normalize_with_offsets
+from model.offsets import TokenSpan, aligned_spans, normalize_with_offsets
 from model.tokenizer import _TOKEN as _ENGLISH
 from model.tokenizer import normalize
 
@@ -47,11 +47,7 @@ def tokenize(text: str) -> list[str]:
 
 def tokenize_with_offsets(text: str) -> list[TokenSpan]:
     """Return `tokenize(text)`'s tokens, each with its span in `text`."""
-    aligned = normalize_with_offsets(text)
-    normal = aligned.string
-    if normal != normalize(text):  # never seen (tests/model/test_tokenizers.py); still the right tokens
-        return [TokenSpan(token, 0, len(text)) for token in tokenize(text)]
-    return [TokenSpan(token, *aligned.span(i, j)) for token, i, j in _read(normal)]
+    return aligned_spans(text, normalize_with_offsets, normalize, tokenize, _read)
 
 
 def _read(normal: str) -> list[tuple[str, int, int]]:

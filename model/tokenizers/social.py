@@ -29,7 +29,7 @@ import html
 import re
 import unicodedata
 
-from model.offsets import TokenSpan, _Aligned, _negation, _nfkc, _repeats, _replace, _unescape
+from model.offsets import TokenSpan, _Aligned, _negation, _nfkc, _repeats, _replace, _unescape, aligned_spans
 from model.tokenizer import _QUOTES, _REPEAT
 
 URL = "<url>"
@@ -88,11 +88,7 @@ def normalize_with_offsets(text: str) -> _Aligned:
 
 def tokenize_with_offsets(text: str) -> list[TokenSpan]:
     """Return `tokenize(text)`'s tokens, each with its span in `text`."""
-    aligned = normalize_with_offsets(text)
-    normal = aligned.string
-    if normal != normalize(text):  # never seen (tests/model/test_tokenizers.py); still the right tokens
-        return [TokenSpan(token, 0, len(text)) for token in tokenize(text)]
-    return [TokenSpan(token, *aligned.span(i, j)) for token, i, j in _read(normal)]
+    return aligned_spans(text, normalize_with_offsets, normalize, tokenize, _read)
 
 
 def _read(normal: str) -> list[tuple[str, int, int]]:
