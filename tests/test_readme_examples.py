@@ -2,8 +2,10 @@
 
 Each `curl` example whose body holds a `"text"` is followed by the answer it shows, as `#` comment
 lines; the first `"label"` there is the text's label and, with `"sentences": true`, the next ones
-are its sentences' labels, in order. The OIP and client examples list their texts' labels the same
-way. They are run through the shipped model (no server: the same Predictor serves them).
+are its sentences' labels, in order (an answer that shows no label, `"label":…`, is not checked).
+The OIP infer example lists its texts' labels the same way. They are run through the shipped
+models (no server: the same Predictor serves them); a body's `"model"` is looked up in the
+README's `SENTIMENT_MODELS=` lines.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 
 from model import load_predictor
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 _BODY = re.compile(r"-d '(\{.*?\})'", re.S)
 _LABEL = re.compile(r'"label":"(\w+)"')
 
@@ -39,9 +42,20 @@ def curl_examples() -> list[tuple[int, dict[str, object], list[str]]]:
         match = _BODY.search(command)
         if match and answer:
             body = json.loads(match.group(1))
-            if "text" in body:
-                found.append((n + 1, body, _LABEL.findall(" ".join(answer))))
+            labels = _LABEL.findall(" ".join(answer))
+            if "text" in body and labels:
+                found.append((n + 1, body, labels))
     return found
+
+
+def model_dirs() -> dict[str, str]:
+    """name -> directory, from every `SENTIMENT_MODELS=name=dir,...` in the README."""
+    named: dict[str, str] = {}
+    for value in re.findall(r"SENTIMENT_MODELS=(\S+)", README.read_text(encoding="utf-8")):
+        for pair in value.split(","):
+            name, _, directory = pair.partition("=")
+            named[name] = directory
+    return named
 
 
 EXAMPLES = curl_examples()
@@ -53,13 +67,18 @@ def test_the_readme_has_examples_to_check() -> None:
 
 @pytest.mark.parametrize(("line", "body", "labels"), EXAMPLES, ids=[f"README:{e[0]}" for e in EXAMPLES])
 def test_readme_answer_labels_are_the_shipped_models(line: int, body: dict[str, object], labels: list[str]) -> None:
-    predictor = load_predictor()
+    model = body.get("model")
+    if model is None:
+        predictor = load_predictor()
+    else:
+        directory = model_dirs().get(str(model))
+        assert directory and (ROOT / directory).is_dir(), f"README line {line}: model {model!r} is not shipped"
+        predictor = load_predictor(ROOT / directory)
     text = str(body["text"])
     (prediction,) = predictor.predict([text])
     shown = [prediction.label]
     if body.get("sentences"):
         shown += [s.prediction.label for s in predictor.sentences([text])[0]]
-    assert labels, f"README line {line}: the answer shows no label"
     assert shown[: len(labels)] == labels, f"README line {line}: {text!r} answers {shown}, the README shows {labels}"
 
 
