@@ -14,12 +14,12 @@ below it the text goes to the default (English) model. A false refusal is an Eng
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.machine import describe  # noqa: E402
 from model.language import detect  # noqa: E402
 from training.data import read_dataset  # noqa: E402
 from training.splits import split_examples  # noqa: E402
@@ -54,10 +54,7 @@ def main() -> int:
     parser.add_argument("--tweets", default="../shared/data/vader_icwsm2014_train.tsv")
     parser.add_argument("--zh", default="../shared/data/zh_shopping_reviews_train.tsv")
     args = parser.parse_args()
-    flags = subprocess.run(
-        "lscpu | grep -o 'avx512_vnni\\|amx\\w*' | sort -u", shell=True, capture_output=True, text=True
-    ).stdout.split()
-    print(f"CPU flags: {', '.join(flags) or 'none'}")
+    print(f"CPU: {describe()}")
     sst2 = column(args.sst2, "sentence")
     tweets = [
         t for d, t in zip(column(args.tweets, "domain"), column(args.tweets, "text"), strict=True) if d == "tweets"

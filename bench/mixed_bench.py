@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.machine import describe  # noqa: E402
 from bench.predictor_bench import SHORT  # noqa: E402
 from model import Predictor, load_predictor  # noqa: E402
 from model.sentences import is_mixed, split_sentences  # noqa: E402
@@ -63,15 +63,6 @@ def rate(run: Callable[[Predictor, list[str]], None], predictor: Predictor, work
     return done / (time.perf_counter() - started)
 
 
-def cpu_flags() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "lscpu not available"
-    lines = [line for line in out.splitlines() if line.split(":")[0] in ("Model name", "CPU(s)", "Flags")]
-    return "\n".join(lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="artifact directory (default: the shipped model)")
@@ -79,7 +70,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=9, help="rounds of each, alternating")
     args = parser.parse_args()
     predictor = load_predictor(args.model) if args.model else load_predictor()
-    print(cpu_flags())
+    print(f"CPU: {describe()}")
     print(f"\nmodel {predictor.version} ({predictor.runtime}), {args.rounds} rounds of {args.seconds} s each\n")
     print("| workload | pass | plain texts/s | with `mixed` texts/s | added cost |")
     print("| --- | ---: | ---: | ---: | ---: |")

@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.machine import describe  # noqa: E402
 from model import Vocab  # noqa: E402
 from model.predictor import DEFAULT_MODEL_DIR  # noqa: E402
 from model.tokenizer import UNK_ID  # noqa: E402
@@ -143,10 +143,7 @@ def main() -> None:
     texts = read_texts(args.data, args.domain)
     vocab = Vocab(tuple(json.loads((args.model / "vocab.json").read_text(encoding="utf-8"))["tokens"]))
     model_tokenizer = json.loads((args.model / "config.json").read_text(encoding="utf-8"))["tokenizer"]
-    flags = subprocess.run(
-        "lscpu | grep -o 'avx512_vnni\\|amx\\w*' | sort -u | tr '\\n' ' '", shell=True, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"CPU flags: {flags or 'none of avx512_vnni / amx'}; Python, one thread; vocabulary of {args.model}")
+    print(f"CPU: {describe()}; Python, one thread; vocabulary of {args.model}")
     print(f"({len(vocab)} tokens, read with {model_tokenizer})\n")
     length = sum(map(len, texts)) / len(texts)
     print(f"{len(texts)} {args.domain} rows of {args.data.name}, {length:.0f} characters each\n")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import time
 import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.machine import describe  # noqa: E402
 from model.sentences import SentenceSpan, _starts, split_sentences  # noqa: E402
 from training.data import read_dataset  # noqa: E402
 from training.splits import split_examples  # noqa: E402
@@ -35,10 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zh", default="../shared/data/zh_shopping_reviews_train.tsv")
     args = parser.parse_args()
-    flags = subprocess.run(
-        "lscpu | grep -o 'avx512_vnni\\|amx\\w*' | sort -u", shell=True, capture_output=True, text=True
-    ).stdout.split()
-    print(f"CPU flags: {', '.join(flags) or 'none'}")
+    print(f"CPU: {describe()}")
     _, val, _ = split_examples(read_dataset(args.zh), 0.1, 13)
     texts = [e.text for e in val]
     print(f"\n{len(texts)} Chinese validation texts\n")
