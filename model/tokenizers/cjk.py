@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from model.offsets import TokenSpan, aligned_spans, normalize_with_offsets
 from model.tokenizer import _TOKEN as _ENGLISH
@@ -39,10 +40,31 @@ _TOKEN = re.compile(rf"n't|(?P<run>[{_SCRIPTS}]+)|[^\W_{_SCRIPTS}]+(?:'[^\W_{_SC
 
 def tokenize(text: str) -> list[str]:
     """Split `text` into cjk-v1 tokens; deterministic and never raises on a str."""
+    return tokens_of(text, _read)
+
+
+Reader = Callable[[str], list[tuple[str, int, int]]]  # normalised text -> (token, start, end) in it
+
+
+def tokens_of(text: str, read: Reader) -> list[str]:
+    """The tokens `read` finds in normalised `text`; exactly regex-word-v1's where none of these scripts occurs."""
     normal = normalize(text)
-    if not _HAS_SCRIPT.search(normal):  # the same pattern as regex-word-v1's where no such script occurs
+    if not _HAS_SCRIPT.search(normal):
         return _ENGLISH.findall(normal)
-    return [token for token, _, _ in _read(normal)]
+    return [token for token, _, _ in read(normal)]
+
+
+def read_runs(normal: str, run: Reader) -> list[tuple[str, int, int]]:
+    """Tokens of a normalised string with their spans: regex-word-v1's rules outside runs of these
+    scripts, `run(run_text)` inside each run (its spans relative to the run)."""
+    out: list[tuple[str, int, int]] = []
+    for m in _TOKEN.finditer(normal):
+        start, end = m.span()
+        if m.lastgroup != "run":
+            out.append((m.group(), start, end))
+        else:
+            out.extend((token, start + a, start + b) for token, a, b in run(m.group()))
+    return out
 
 
 def tokenize_with_offsets(text: str) -> list[TokenSpan]:
@@ -52,19 +74,19 @@ def tokenize_with_offsets(text: str) -> list[TokenSpan]:
 
 def _read(normal: str) -> list[tuple[str, int, int]]:
     """Tokens of a normalised string, each with the span of `normal` it stands for."""
+    return read_runs(normal, _characters_and_bigrams)
+
+
+def _characters_and_bigrams(run: str) -> list[tuple[str, int, int]]:
+    """Each character of a run (a mark with its letter), followed by the bigram it starts."""
+    units = _characters(run, 0, len(run))
     out: list[tuple[str, int, int]] = []
-    for m in _TOKEN.finditer(normal):
-        start, end = m.span()
-        if m.lastgroup != "run":
-            out.append((m.group(), start, end))
-            continue
-        units = _characters(normal, start, end)
-        last = len(units) - 1
-        for k, (a, b) in enumerate(units):
-            out.append((normal[a:b], a, b))
-            if k < last:
-                c = units[k + 1][1]
-                out.append((normal[a:c], a, c))
+    last = len(units) - 1
+    for k, (a, b) in enumerate(units):
+        out.append((run[a:b], a, b))
+        if k < last:
+            c = units[k + 1][1]
+            out.append((run[a:c], a, c))
     return out
 
 

@@ -24,7 +24,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from model.offsets import TokenSpan, aligned_spans, normalize_with_offsets
-from model.tokenizer import _TOKEN as _ENGLISH
 from model.tokenizer import normalize
 from model.tokenizers import cjk
 
@@ -54,10 +53,7 @@ def warm() -> jieba.Tokenizer:
 
 def tokenize(text: str) -> list[str]:
     """Split `text` into zh-jieba-v1 tokens; deterministic and never raises on a str."""
-    normal = normalize(text)
-    if not cjk._HAS_SCRIPT.search(normal):  # the same pattern as regex-word-v1's where no such script occurs
-        return _ENGLISH.findall(normal)
-    return [token for token, _, _ in _read(normal)]
+    return cjk.tokens_of(text, _read)
 
 
 def tokenize_with_offsets(text: str) -> list[TokenSpan]:
@@ -67,18 +63,18 @@ def tokenize_with_offsets(text: str) -> list[TokenSpan]:
 
 def _read(normal: str) -> list[tuple[str, int, int]]:
     """Tokens of a normalised string, each with the span of `normal` it stands for."""
+    return cjk.read_runs(normal, _run)
+
+
+def _run(run: str) -> list[tuple[str, int, int]]:
+    """A run of CJK / Thai: jieba's words for Han, cjk-v1's characters and bigrams for the rest."""
     out: list[tuple[str, int, int]] = []
-    for m in cjk._TOKEN.finditer(normal):
-        start, end = m.span()
-        if m.lastgroup != "run":
-            out.append((m.group(), start, end))
-            continue
-        at = start
-        for han in _HAN.finditer(normal, start, end):
-            out.extend(_not_han(normal, at, han.start()))
-            out.extend(_words(normal, han.start(), han.end()))
-            at = han.end()
-        out.extend(_not_han(normal, at, end))
+    at = 0
+    for han in _HAN.finditer(run):
+        out.extend(_not_han(run, at, han.start()))
+        out.extend(_words(run, han.start(), han.end()))
+        at = han.end()
+    out.extend(_not_han(run, at, len(run)))
     return out
 
 
@@ -96,4 +92,4 @@ def _not_han(normal: str, start: int, end: int) -> list[tuple[str, int, int]]:
     """Kana, Hangul or Thai between Han runs: characters and bigrams, as cjk-v1 reads them."""
     if start >= end:
         return []
-    return [(token, start + a, start + b) for token, a, b in cjk._read(normal[start:end])]
+    return [(token, start + a, start + b) for token, a, b in cjk._characters_and_bigrams(normal[start:end])]
