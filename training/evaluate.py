@@ -225,7 +225,7 @@ def binary_accuracy(
 ) -> dict[str, float]:
     """Per source, for a model with more labels than negative / positive: accuracy of the argmax over
     those two on the rows labelled with them (what a two-label model's accuracy compares with)."""
-    if len(labels) <= 2 or not {"negative", "positive"} <= set(labels):
+    if graded.binary_pair(labels) is None:
         return {}
     hits: dict[str, list[int]] = {}
     for e, p in zip(examples, predictions, strict=True):

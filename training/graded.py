@@ -122,6 +122,15 @@ def report(
     return out
 
 
+def binary_pair(labels: Sequence[str]) -> tuple[int, int] | None:
+    """(index of negative, index of positive) for a model with more labels than those two, whose
+    binary accuracy (argmax over the two, on rows labelled with them) compares with a two-label
+    model's accuracy; None for any other label set."""
+    if len(labels) <= 2 or not {"negative", "positive"} <= set(labels):
+        return None
+    return list(labels).index("negative"), list(labels).index("positive")
+
+
 def band_labels(values: Sequence[float], band: float = NEUTRAL_BAND) -> list[str]:
     """A signed score to negative / neutral / positive by the same band as the human classes."""
     return [label_for_rating(v, band) for v in values]

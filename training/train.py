@@ -26,7 +26,7 @@ from training import distributed
 from training.data import Example, describe_source, file_source, fingerprint, rows_sha256
 from training.distill import CacheError, distill_loss, load_logits, read_transfer, student_text
 from training.finetune import Replay, Start, read_replay, start_from
-from training.graded import macro_f1, pearson
+from training.graded import binary_pair, macro_f1, pearson
 from training.splits import artifact_source, split_examples, split_fingerprint
 from training.vectors import load_lstms, load_vectors
 
@@ -193,18 +193,7 @@ def evaluate_encoded(
     per_source: dict[str, list[int]] = {}
     graded: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}  # polarity, target, predicted, label
     labels_of = list(network.config.labels)
-    # A model with more labels than negative / positive: also the binary accuracy (argmax over those
-    # two) on the rows labelled with them, the figure a two-label model's accuracy compares with.
-    polar = (
-        [labels_of.index("negative"), labels_of.index("positive")]
-        if len(labels_of) > 2
-        and {
-            "negative",
-            "positive",
-        }
-        <= set(labels_of)
-        else []
-    )
+    polar = list(binary_pair(labels_of) or ())  # also the binary accuracy, for a model with neutral
     binary: dict[str, list[int]] = {}
     with torch.inference_mode():
         for n, group in enumerate(batches(data.ids, batch_size * 2, None)):

@@ -96,6 +96,8 @@ def test_training_on_graded_rows_gives_three_labels_and_a_polarity_head(tmp_path
     by_source = metrics["validation"]["graded_by_source"]
     assert set(by_source) == {"rated:news", "rated:tweets"}
     assert all(m["pearson_r"] > 0.8 for m in by_source.values()), by_source
+    binary = metrics["validation"]["binary_accuracy_by_source"]  # a model with neutral: argmax of the other two
+    assert set(binary) == set(by_source) and all(a > 0.9 for a in binary.values()), binary
     calibration = metrics["calibration"]  # graded data: a temperature too, never worse by NLL
     assert 0.5 <= calibration["temperature"] <= 3.0 and calibration["nll_after"] <= calibration["nll_before"]
     predictor = load_predictor(tmp_path / "out")
@@ -130,6 +132,7 @@ def test_evaluate_reports_graded_figures_per_domain_with_a_scatter(tmp_path: Pat
     for m in by_source.values():
         assert m["labels_from"] == "model" and len(m["confusion"]) == 3 and 0 <= m["macro_f1"] <= 1
         assert m["pearson_r"] > 0.8 and "ece" in m
+    assert set(result["binary_accuracy_by_source"]) == set(by_source)
     # only the held-out rows of its own training file
     held_out = json.loads((out / "metrics.json").read_text())["val_examples"]
     assert sum(m["examples"] for m in by_source.values()) == result["examples"] == held_out < 240
