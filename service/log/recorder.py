@@ -93,6 +93,7 @@ class RequestRecorder:
             "tokens": None,
             "unknown_tokens": None,
             "model": facts.model,
+            "language": None,
         }
         if outcome is not None:
             row.update(

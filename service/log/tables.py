@@ -47,6 +47,8 @@ class RequestLogRow(Base):
     unknown_tokens: Mapped[int | None] = mapped_column(Integer)  # of the tokens read, those not in the vocabulary
     # Added by 0006: the served model's name (SENTIMENT_MODELS); NULL on older rows = the default model.
     model: Mapped[str | None] = mapped_column(String(64))
+    # Added by 0007: the language the text was read as (named by the request or detected); NULL before.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class FeedbackRow(Base):
