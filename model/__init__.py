@@ -12,6 +12,7 @@ from model.explain import Explanation, TokenWeight
 from model.predictor import (
     DEFAULT_MODEL_DIR,
     RUNTIMES,
+    ZH_MODEL_DIR,
     Encoded,
     Prediction,
     Predictor,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
+    "ZH_MODEL_DIR",
     "RUNTIMES",
     "Artifact",
     "ArtifactError",

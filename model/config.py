@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
+
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")  # ISO 639-1 (or -3 where a language has no two-letter code)
 
 
 @dataclass
@@ -24,6 +27,10 @@ class ModelConfig:
     # How text becomes tokens (model/tokenizers/): a name from the registry, recorded so that a model
     # always reads text as it was trained to. Artifacts from before the registry read regex-word-v1.
     tokenizer: str = DEFAULT_TOKENIZER
+    # The language the model reads (an ISO 639-1 code: "en", "zh"), so a service serving several can
+    # route each text by its language and refuse one that no model reads. None: not stated, the model
+    # is given any text (artifacts from before this field).
+    language: str | None = None
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -39,6 +46,8 @@ class ModelConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1)")
         get_tokenizer(self.tokenizer)  # an unknown name raises, naming the known ones
+        if self.language is not None and not LANGUAGE_CODE.fullmatch(self.language):
+            raise ValueError(f"language {self.language!r} must be a lower-case ISO 639 code such as 'en' or 'zh'")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -23,10 +23,18 @@ if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
 
 UNDETERMINED = "und"  # BCP 47's code for "not determined"
+# Characters of a text the identifier reads: its cost grows with the bytes it walks (pure Python), and
+# a language shows in its first few sentences (BENCHMARKS.md "Language identification").
+DETECT_CHARS = 400
 _FOLD = {"wuu": "zh", "yue": "zh", "zxx": UNDETERMINED}
 
 _lock = threading.Lock()
 _identifier: LanguageIdentifier | None = None
+
+
+def warm() -> None:
+    """Load the identifier's model now (about 3 s) rather than on the first text."""
+    _model()
 
 
 def _model() -> LanguageIdentifier:
@@ -40,7 +48,9 @@ def _model() -> LanguageIdentifier:
 
 
 def detect(text: str) -> tuple[str, float]:
-    """Return (ISO 639-1 code, probability in [0, 1]) for `text`; ("und", 0.0) where nothing is readable."""
+    """Return (ISO 639-1 code, probability in [0, 1]) for `text` (its first DETECT_CHARS characters);
+    ("und", 0.0) where nothing is readable."""
+    text = text[:DETECT_CHARS]
     if not any(c.isalpha() for c in text):
         return UNDETERMINED, 0.0
     language, confidence = _model().classify(text)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from model.explain import Explanation
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+ZH_MODEL_DIR = Path(__file__).resolve().parent / "zh"  # the shipped Chinese model (model/zh/README.md)
 # "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
 # "torch": the training network itself; "auto": onnx when onnxruntime is installed.
 RUNTIMES = ("auto", "onnx", "torch")
@@ -86,6 +87,8 @@ class Predictor:
         self.batch_size = batch_size
         self.runtime = runtime
         self.tokenizer = artifact.tokenizer  # the artifact's own: the model reads text as it was trained to
+        if self.tokenizer.warm is not None:
+            self.tokenizer.warm()  # its dictionary now (jieba: about a second), not on the first request
         self._forward = _onnx_forward(artifact, threads) if runtime == "onnx" else _torch_forward(artifact, threads)
 
     @property

@@ -12,7 +12,7 @@ from functools import partial
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from model import Predictor
+from model import Predictor, language
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.console import web_router
@@ -53,6 +53,8 @@ def create_app(
                 loaded[name] = await asyncio.to_thread(service.load_predictor, model_dir)
             p = loaded[name]
             log.info("model %s: %s loaded from %s (runtime %s)", name, p.version, p.artifact.path.resolve(), p.runtime)
+        if any(p.artifact.config.language is not None for p in loaded.values()):
+            await asyncio.to_thread(language.warm)  # texts will be routed by language: its model now, not on the first
         log_engine = engine
         if log_engine is None:
             log_engine = await asyncio.to_thread(

@@ -9,6 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model import ZH_MODEL_DIR
+
+SHIPPED_ZH_NAME = "sentiment-zh"  # the shipped Chinese model's name when no setting names the models
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # safe in a URL path, a log column and a metric label
 
 
@@ -21,7 +24,8 @@ class Settings(BaseSettings):
     models: Annotated[dict[str, Path], NoDecode] = Field(
         default_factory=dict,
         description="the models served, NAME=DIR pairs separated by commas (en=model/default,tickets=/models/tickets); "
-        "empty = one model: SENTIMENT_MODEL_DIR (or the shipped one) named SENTIMENT_DEFAULT_MODEL",
+        "empty = SENTIMENT_MODEL_DIR alone, named SENTIMENT_DEFAULT_MODEL; with that empty too, both shipped models: "
+        f"English (named SENTIMENT_DEFAULT_MODEL) and Chinese (`{SHIPPED_ZH_NAME}`), each text routed by its language",
     )
     default_model: str | None = Field(
         None,
@@ -63,6 +67,18 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         description="the one model's name when neither SENTIMENT_MODELS nor SENTIMENT_DEFAULT_MODEL names it "
         "(kept from before named models: v1, /v2/models/NAME/..., the log and the client all use it)",
+    )
+    language_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        le=1.0,
+        description="a text is refused as `unsupported_language` only when the language identifier is at least this "
+        "sure it is in a language no served model reads; below, the default model reads it",
+    )
+    unsupported_language: Literal["refuse", "answer"] = Field(
+        "refuse",
+        description="a text in a language no served model reads: `refuse` (422 unsupported_language, or its entry in "
+        "a batch) or `answer` with the default model, flagged `supported: false`; a request's own field overrides it",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="prediction keys")
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="admin keys")
@@ -172,7 +188,10 @@ class Settings(BaseSettings):
     def served_models(self) -> dict[str, Path | None]:
         """Each served model's name and artifact directory (None: the shipped model), the default first."""
         if not self.models:
-            return {self.default_model or self.oip_model_name: self.model_dir}
+            name = self.default_model or self.oip_model_name
+            if self.model_dir is None and name != SHIPPED_ZH_NAME and (ZH_MODEL_DIR / "weights.safetensors").is_file():
+                return {name: None, SHIPPED_ZH_NAME: ZH_MODEL_DIR}  # no settings: both shipped models
+            return {name: self.model_dir}
         default = self.default_model or next(iter(self.models))
         return {default: self.models[default], **{n: d for n, d in self.models.items() if n != default}}
 

@@ -74,6 +74,14 @@ class TextTooLong(TooLarge):
     code = "text_too_long"
 
 
+class UnsupportedLanguage(ServiceError):
+    status, code = 422, "unsupported_language"
+
+    def __init__(self, message: str, *, language: str) -> None:
+        super().__init__(message)
+        self.language = language  # the language named or detected, for the log row
+
+
 class RequestTimeout(ServiceError):
     status, code = 503, "timeout"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -16,13 +17,14 @@ from starlette.types import Scope
 from service import jsonbody
 from service.batcher import Outcome
 from service.deps import ERRORS, AdminDep, ClientDep, ServiceDep, parse_time, time_query
-from service.errors import InvalidText, NotReady, ServiceError, TooLarge, error_body
+from service.errors import InvalidText, NotReady, ServiceError, TooLarge, UnsupportedLanguage, error_body
 from service.jsonbody import StrictJSONRoute
 from service.log import recent_rows
-from service.log.recorder import RequestFacts
+from service.log.recorder import Item, RequestFacts
 from service.options import option_fields, predict_with_options
 from service.prediction import check_text, predict, readiness
 from service.rollout import reload, replica_name
+from service.routing import Route, route
 from service.schemas import (
     BatchItemError,
     BatchRequest,
@@ -90,7 +92,7 @@ async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> 
     try:
         parsed = SentimentRequest.model_validate(jsonbody.loads(body) if may_repeat else orjson.loads(body))
         client = service.keys.client_of(headers)
-        served = service.model(parsed.model)
+        named = service.model(parsed.model)
     except (orjson.JSONDecodeError, json.JSONDecodeError, ValidationError, ServiceError):
         return None
     if parsed.explain or parsed.sentences:
@@ -99,95 +101,141 @@ async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> 
     if check_text(text, service.settings.max_text_chars) is not None:
         return None
     state = scope["state"]
+    facts = RequestFacts(state["request_id"], "sentiment", client, named.name, state["started"])
     try:
-        document = await _classify_one(service, served, text, client, state["request_id"], state["started"])
+        routed = await _route_one(service, parsed, facts)
+        document = await _classify_one(service, routed, text, facts)
     except ServiceError as exc:
         return exc.status, orjson.dumps(error_body(exc.code, exc.message, state["request_id"])), exc.headers
     return 200, orjson.dumps(document), {}
 
 
-async def _classify_one(
-    service: ServiceState, served: ServedModel, text: str, client: str | None, request_id: str, started: float
-) -> dict[str, Any]:
+def _route(service: ServiceState, body: SentimentRequest | BatchRequest, text: str) -> Route:
+    return route(service, text, model=body.model, language=body.language, unsupported=body.unsupported_language)
+
+
+async def _route_one(service: ServiceState, body: SentimentRequest, facts: RequestFacts) -> Route:
+    """Route a single text; a text in a language no model reads is refused, with its log row."""
+    try:
+        return _route(service, body, body.text)
+    except UnsupportedLanguage as exc:
+        await service.recorder.record(facts, [Item(body.text, None, exc, language=exc.language)])
+        raise
+
+
+def _read_as(routed: Route) -> dict[str, Any]:
+    return {"language": routed.language, "supported": routed.supported}
+
+
+async def _classify_one(service: ServiceState, routed: Route, text: str, facts: RequestFacts) -> dict[str, Any]:
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
+    served = routed.served
     (outcome,) = await predict(service, served, [text])
-    facts = RequestFacts(request_id, "sentiment", client, served.name, started)
-    await service.recorder.record(facts, [(text, outcome, None)])
+    await service.recorder.record(facts, [Item(text, outcome, None, served.name, routed.language)])
     return {
         **_sentiment(outcome),
+        **_read_as(routed),
         "model": served.name,
         "model_version": outcome.model_version,
-        "request_id": request_id,
+        "request_id": facts.request_id,
     }
 
 
 @router.post("/v1/sentiment", response_model=SentimentResponse, responses=ERRORS, tags=["predict"])
 async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
-    """Classify one text."""
+    """Classify one text (read by the model of its language: `language`, `model`)."""
     service: ServiceState = request.app.state.service
-    served = service.model(body.model)
+    service.model(body.model)  # an unknown name: 404 before anything else
     problem = check_text(body.text, service.settings.max_text_chars)
     if problem is not None:
         raise problem
     state = request.state
+    named = service.model(body.model)
+    facts = RequestFacts(state.request_id, "sentiment", client, named.name, state.started, body.explain, body.sentences)
+    routed = await _route_one(service, body, facts)
     if not (body.explain or body.sentences):
-        return _json(await _classify_one(service, served, body.text, client, state.request_id, state.started))
+        return _json(await _classify_one(service, routed, body.text, facts))
+    served = routed.served
     (answer,) = await predict_with_options(service, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
-    facts = RequestFacts(
-        state.request_id, "sentiment", client, served.name, state.started, body.explain, body.sentences
-    )
-    await service.recorder.record(facts, [(body.text, answer.outcome, None)])
-    document = {**_sentiment(answer.outcome), **option_fields(answer)}
+    await service.recorder.record(facts, [Item(body.text, answer.outcome, None, served.name, routed.language)])
+    document = {**_sentiment(answer.outcome), **_read_as(routed), **option_fields(answer)}
     version = answer.outcome.model_version
     return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
 async def predict_batch(body: BatchRequest, request: Request, client: ClientDep) -> Response:
-    """Classify several texts; an invalid text gets an error entry in its place."""
+    """Classify several texts, each read by the model of its language; an invalid text gets an error entry in
+    its place."""
     service: ServiceState = request.app.state.service
     settings = service.settings
-    served = service.model(body.model)
+    named = service.model(body.model)  # the request's model (or the default): 404 for an unknown name
     if not body.texts:
         raise InvalidText("texts is empty; send at least one text")
     if len(body.texts) > settings.max_batch_items:
         raise TooLarge(f"{len(body.texts)} texts; the limit is {settings.max_batch_items} per request")
     problems = [check_text(t, settings.max_text_chars) for t in body.texts]
-    valid = [i for i, p in enumerate(problems) if p is None]
-    options = body.explain or body.sentences
-    extra: dict[int, dict[str, Any]] = {}
-    if options and valid:
-        answers = await predict_with_options(
-            service, served, [body.texts[i] for i in valid], explain=body.explain, sentences=body.sentences
+    routes: dict[int, Route] = {}
+    for i, text in enumerate(body.texts):
+        if problems[i] is None:
+            try:
+                routes[i] = _route(service, body, text)
+            except ServiceError as exc:
+                problems[i] = exc
+    groups: dict[str, list[int]] = {}  # model name -> the texts it reads, in order
+    for i, chosen in routes.items():
+        groups.setdefault(chosen.served.name, []).append(i)
+    answered = await asyncio.gather(
+        *(
+            _predict_group(service, service.models[name], [body.texts[i] for i in group], body)
+            for name, group in groups.items()
         )
-        outcomes = {}
-        for i, answer in zip(valid, answers, strict=True):
+    )
+    outcomes: dict[int, Outcome] = {}
+    extra: dict[int, dict[str, Any]] = {}
+    for group, answers in zip(groups.values(), answered, strict=True):
+        for i, answer in zip(group, answers, strict=True):
             if isinstance(answer, ServiceError):
                 problems[i] = answer
             else:
-                outcomes[i], extra[i] = answer.outcome, option_fields(answer)
-    else:
-        outcomes = dict(
-            zip(valid, await predict(service, served, [body.texts[i] for i in valid]) if valid else [], strict=True)
-        )
+                outcomes[i], extra[i] = answer
     request_id = request.state.request_id
     results: list[dict[str, Any]] = []
-    for i in range(len(body.texts)):
-        problem = problems[i]
-        if problem is None:
-            results.append({**_sentiment(outcomes[i]), **extra[i]} if options else _sentiment(outcomes[i]))
-        else:
+    items: list[Item] = []
+    for i, text in enumerate(body.texts):
+        problem, routed = problems[i], routes.get(i)
+        if problem is not None:
             error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
             results.append(BatchItemError(error=error).model_dump())
+        elif routed is not None:
+            outcome = outcomes[i]
+            document = {**_sentiment(outcome), **_read_as(routed), **extra[i]}
+            results.append({**document, "model": routed.served.name, "model_version": outcome.model_version})
+        if routed is not None:
+            items.append(Item(text, outcomes.get(i), problem, routed.served.name, routed.language))
+        else:
+            items.append(Item(text, None, problem, language=getattr(problem, "language", None)))
     facts = RequestFacts(
-        request_id, "sentiment/batch", client, served.name, request.state.started, body.explain, body.sentences
+        request_id, "sentiment/batch", client, named.name, request.state.started, body.explain, body.sentences
     )
-    items = [(text, outcomes.get(i), problems[i]) for i, text in enumerate(body.texts)]
     await service.recorder.record(facts, items)
-    version = next(iter(outcomes.values())).model_version if outcomes else served.predictor.version
-    return _json({"results": results, "model": served.name, "model_version": version, "request_id": request_id})
+    own = [outcomes[i] for i in outcomes if routes[i].served is named]
+    version = own[0].model_version if own else named.predictor.version
+    return _json({"results": results, "model": named.name, "model_version": version, "request_id": request_id})
+
+
+async def _predict_group(
+    service: ServiceState, served: ServedModel, texts: list[str], body: BatchRequest
+) -> list[tuple[Outcome, dict[str, Any]] | ServiceError]:
+    """One model's share of a batch request: each text's outcome and the fields its options add, or its error."""
+    if not (body.explain or body.sentences):
+        return [(outcome, {}) for outcome in await predict(service, served, texts)]
+    answers = await predict_with_options(service, served, texts, explain=body.explain, sentences=body.sentences)
+    return [
+        answer if isinstance(answer, ServiceError) else (answer.outcome, option_fields(answer)) for answer in answers
+    ]
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -28,7 +28,19 @@ MIXED = (
 # What a text must be, as the schema says it (the routes check it, `check_text`): at least one
 # character that is not whitespace, no NUL; `maxLength` is set per app (service/openapi.py).
 TEXT_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
-MODEL = "the served model to ask, by name (`GET /v1/models`); default: the default model (SENTIMENT_DEFAULT_MODEL)"
+MODEL = (
+    "the served model to ask, by name (`GET /v1/models`); default: the model of the text's language, else the "
+    "default model (SENTIMENT_DEFAULT_MODEL)"
+)
+LANGUAGE = (
+    "the text's language as an ISO 639-1 code (`en`, `zh`): the model of that language reads it; `auto` (default): "
+    "detected per text (service/routing.py)"
+)
+UNSUPPORTED = (
+    "a text in a language no served model reads: `refuse` (422 `unsupported_language`) or `answer` (the default "
+    "model's best effort, flagged `supported: false`); default: SENTIMENT_UNSUPPORTED_LANGUAGE"
+)
+LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
 
 
 class SentimentRequest(BaseModel):
@@ -46,6 +58,8 @@ class SentimentRequest(BaseModel):
     explain: StrictBool = Field(False, description=EXPLAIN)
     sentences: StrictBool = Field(False, description=SENTENCES)
     model: str | None = Field(None, max_length=64, description=MODEL)
+    language: str | None = Field(None, pattern=LANGUAGE_PATTERN, description=LANGUAGE)
+    unsupported_language: Literal["refuse", "answer"] | None = Field(None, description=UNSUPPORTED)
 
 
 class BatchRequest(BaseModel):
@@ -61,6 +75,8 @@ class BatchRequest(BaseModel):
     explain: StrictBool = Field(False, description=EXPLAIN + "; applies to every text")
     sentences: StrictBool = Field(False, description=SENTENCES + "; applies to every text")
     model: str | None = Field(None, max_length=64, description=MODEL)
+    language: str | None = Field(None, pattern=LANGUAGE_PATTERN, description=LANGUAGE)
+    unsupported_language: Literal["refuse", "answer"] | None = Field(None, description=UNSUPPORTED)
 
 
 class ErrorDetail(BaseModel):
@@ -105,6 +121,13 @@ class Sentiment(BaseModel):
     tokens_used: int = Field(description="tokens the model read")
     tokens_total: int = Field(description="tokens in the text")
     truncated: bool = Field(description="true when the model read only part of the text")
+    language: str | None = Field(
+        description="the language the text was read as: named by the request, detected, or (when detection was "
+        "unsure) the model's; null when no served model states a language"
+    )
+    supported: bool = Field(
+        description="false only for a best-effort answer to a text in a language no served model reads"
+    )
     explanation: Explanation | None = Field(None, description="present only when the request asked `explain`")
     mixed: bool | None = Field(None, description=MIXED)
     sentences: list[SentenceSentiment] | None = Field(
@@ -118,13 +141,20 @@ class SentimentResponse(Sentiment):
     request_id: str
 
 
+class BatchSentiment(Sentiment):
+    model: str = Field(description="the name of the model that read this text (texts are routed one by one)")
+    model_version: str
+
+
 class BatchItemError(BaseModel):
     error: ErrorDetail
 
 
 class BatchResponse(BaseModel):
-    results: list[Sentiment | BatchItemError] = Field(description="one entry per text, in order")
-    model: str = Field(description="the name of the model that answered")
+    results: list[BatchSentiment | BatchItemError] = Field(description="one entry per text, in order")
+    model: str = Field(
+        description="the model the request named, else the default model; each result names the one that read it"
+    )
     model_version: str
     request_id: str
 
@@ -176,6 +206,7 @@ class LogRow(BaseModel):
     tokens: int | None = None
     unknown_tokens: int | None = None
     model: str | None = Field(None, description="the model's name; null on rows from before named models")
+    language: str | None = Field(None, description="the language the text was read as; null when none was stated")
 
 
 class LogRows(BaseModel):

@@ -3,20 +3,24 @@
 Each `curl` example whose body holds a `"text"` is followed by the answer it shows, as `#` comment
 lines; the first `"label"` there is the text's label and, with `"sentences": true`, the next ones
 are its sentences' labels, in order (an answer that shows no label, `"label":…`, is not checked).
-The OIP infer example lists its texts' labels the same way. They are run through the shipped
-models (no server: the same Predictor serves them); a body's `"model"` is looked up in the
-README's `SENTIMENT_MODELS=` lines.
+The OIP infer example lists its texts' labels the same way. The bodies are sent as they stand to
+the service as a fresh `make run` serves it (both shipped models, routed by language), beside the
+models the README's `SENTIMENT_MODELS=` lines name from the repository.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from model import load_predictor
+from service.app import create_app
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -65,20 +69,27 @@ def test_the_readme_has_examples_to_check() -> None:
     assert len(EXAMPLES) >= 4
 
 
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The service with no settings, plus the shipped artifacts the README serves by other names."""
+    served = Settings(_env_file=None).served_models()  # type: ignore[call-arg]
+    models = {name: directory or ROOT / "model" / "default" for name, directory in served.items()}
+    models |= {name: ROOT / d for name, d in model_dirs().items() if (ROOT / d).is_dir() and name not in models}
+    database = tmp_path_factory.mktemp("readme") / "log.db"
+    settings = Settings(_env_file=None, models=models, database_url=f"sqlite:///{database}")  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
 @pytest.mark.parametrize(("line", "body", "labels"), EXAMPLES, ids=[f"README:{e[0]}" for e in EXAMPLES])
-def test_readme_answer_labels_are_the_shipped_models(line: int, body: dict[str, object], labels: list[str]) -> None:
-    model = body.get("model")
-    if model is None:
-        predictor = load_predictor()
-    else:
-        directory = model_dirs().get(str(model))
-        assert directory and (ROOT / directory).is_dir(), f"README line {line}: model {model!r} is not shipped"
-        predictor = load_predictor(ROOT / directory)
-    text = str(body["text"])
-    (prediction,) = predictor.predict([text])
-    shown = [prediction.label]
-    if body.get("sentences"):
-        shown += [s.prediction.label for s in predictor.sentences([text])[0]]
+def test_readme_answer_labels_are_the_shipped_models(
+    service: TestClient, line: int, body: dict[str, object], labels: list[str]
+) -> None:
+    response = service.post("/v1/sentiment", json=body)
+    assert response.status_code == 200, f"README line {line}: {response.text}"
+    answer = response.json()
+    shown = [answer["label"], *(s["label"] for s in answer.get("sentences") or [])]
+    text = body["text"]
     assert shown[: len(labels)] == labels, f"README line {line}: {text!r} answers {shown}, the README shows {labels}"
 
 

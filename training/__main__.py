@@ -66,6 +66,14 @@ def _label_map(value: str) -> dict[str, str]:
     return mapping
 
 
+def _language(value: str) -> str:
+    from model.config import LANGUAGE_CODE
+
+    if not LANGUAGE_CODE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a lower-case ISO 639 code such as en or zh")
+    return value
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -206,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(tweets: emoticons, <url>, <user>, hashtags, <caps>, <elong>), cjk-v1 (Chinese, Japanese, Korean, Thai: "
         "characters and their bigrams); see model/tokenizers/ "
         "(default: regex-word-v1; with --init-from: the artifact's, and another one grows its vocabulary)",
+    )
+    train.add_argument(
+        "--language",
+        metavar="CODE",
+        type=_language,
+        default=None,
+        help="the ISO 639-1 code of the language the model reads (en, zh, ...), recorded in the artifact: a service "
+        "serving several models routes each text to the one of its language (default: with --init-from the "
+        "artifact's; else none stated, and the service gives the model any text)",
     )
     train.add_argument(
         "--max-new-words",
@@ -533,6 +550,7 @@ def _train(args: argparse.Namespace) -> int:
         polarity_weight=args.polarity_weight,
         label_weights=args.label_weights,
         tokenizer=args.tokenizer,
+        language=args.language,
         model={
             "embedding_dim": args.embedding_dim,
             "hidden_size": args.hidden_size,

@@ -72,6 +72,7 @@ class TrainSettings:
     polarity_weight: float = 1.0  # weight of the polarity head's squared error beside the cross-entropy
     label_weights: str = "none"  # "balanced": cross-entropy weighted by inverse label frequency (small neutral class)
     tokenizer: str | None = None  # model/tokenizers/ name; None: regex-word-v1, or with init_from the artifact's own
+    language: str | None = None  # ISO 639-1 code the model reads, recorded in config.json; None: with init_from its own
 
 
 @dataclass
@@ -334,6 +335,8 @@ def train(
         )
         network, vocab = start.network, start.vocab
         network.config.tokenizer = tokenizer  # another one than the artifact's: its new tokens grew the vocabulary
+        if settings.language is not None:
+            network.config.language = settings.language
         config = network.config
         if config.polarity_head and ranks.enabled:
             raise ValueError(
@@ -371,7 +374,7 @@ def train(
         config = ModelConfig(
             vocab_size=len(vocab),
             labels=labels,
-            **{"polarity_head": with_polarity, "tokenizer": tokenizer, **settings.model},
+            **{"polarity_head": with_polarity, "tokenizer": tokenizer, "language": settings.language, **settings.model},
         )
         network = BiLSTMClassifier(config)
     if settings.init_vectors and start is None:

@@ -64,12 +64,18 @@ def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def options(explain: bool, sentences: bool, model: str | None = None) -> dict[str, bool | str]:
-    """Only options that are on (and `model` when named): the answer without them is unchanged, and older
-    servers refuse unknown fields."""
+def options(
+    explain: bool,
+    sentences: bool,
+    model: str | None = None,
+    language: str | None = None,
+    unsupported_language: str | None = None,
+) -> dict[str, bool | str]:
+    """Only options that are on (and `model`, `language`, `unsupported_language` when named): the answer
+    without them is unchanged, and older servers refuse unknown fields."""
     chosen: dict[str, bool | str] = {name: True for name, on in (("explain", explain), ("sentences", sentences)) if on}
-    if model is not None:
-        chosen["model"] = model
+    named = (("model", model), ("language", language), ("unsupported_language", unsupported_language))
+    chosen.update({name: value for name, value in named if value is not None})
     return chosen
 
 

@@ -55,10 +55,13 @@ class AsyncSentimentClient:
         explain: bool = False,
         sentences: bool = False,
         model: str | None = None,
+        language: str | None = None,
+        unsupported_language: str | None = None,
         request_id: str | None = None,
     ) -> Prediction:
-        """Classify one text (with `model`, by that served model; default: the service's default)."""
-        body = {"text": text, **_core.options(explain, sentences, model)}
+        """Classify one text: by the served model of its language, or the one `model` names (`language`: its
+        ISO 639-1 code, default detected; `unsupported_language`: "refuse" or "answer" a language no model reads)."""
+        body = {"text": text, **_core.options(explain, sentences, model, language, unsupported_language)}
         data, rid = await self._call("POST", "/v1/sentiment", body, request_id)
         return models.prediction(data, model_version=data["model_version"], request_id=rid, item_index=0)
 
@@ -69,6 +72,8 @@ class AsyncSentimentClient:
         explain: bool = False,
         sentences: bool = False,
         model: str | None = None,
+        language: str | None = None,
+        unsupported_language: str | None = None,
         request_id: str | None = None,
     ) -> list[Prediction | ItemError]:
         """Classify any number of texts, in requests within the service's limits; results in order."""
@@ -82,7 +87,7 @@ class AsyncSentimentClient:
             rid = f"{request_id}.{k}" if request_id is not None and len(parts) > 1 else request_id
             async with gate:
                 data, _ = await self._call(
-                    "POST", "/v1/sentiment/batch", {"texts": chunk, **_core.options(explain, sentences, model)}, rid
+                    "POST", "/v1/sentiment/batch", {"texts": chunk, **_core.options(explain, sentences, model, language, unsupported_language)}, rid
                 )
             return models.batch_results(data)
 

@@ -58,10 +58,13 @@ class SentimentClient:
         explain: bool = False,
         sentences: bool = False,
         model: str | None = None,
+        language: str | None = None,
+        unsupported_language: str | None = None,
         request_id: str | None = None,
     ) -> Prediction:
-        """Classify one text (with `model`, by that served model; default: the service's default)."""
-        body = {"text": text, **_core.options(explain, sentences, model)}
+        """Classify one text: by the served model of its language, or the one `model` names (`language`: its
+        ISO 639-1 code, default detected; `unsupported_language`: "refuse" or "answer" a language no model reads)."""
+        body = {"text": text, **_core.options(explain, sentences, model, language, unsupported_language)}
         data, rid = self._call("POST", "/v1/sentiment", body, request_id)
         return models.prediction(data, model_version=data["model_version"], request_id=rid, item_index=0)
 
@@ -72,6 +75,8 @@ class SentimentClient:
         explain: bool = False,
         sentences: bool = False,
         model: str | None = None,
+        language: str | None = None,
+        unsupported_language: str | None = None,
         request_id: str | None = None,
     ) -> list[Prediction | ItemError]:
         """Classify any number of texts, in requests within the service's limits; results in order.
@@ -86,7 +91,7 @@ class SentimentClient:
         results: list[Prediction | ItemError] = []
         for k, (_, chunk) in enumerate(parts):
             rid = f"{request_id}.{k}" if request_id is not None and len(parts) > 1 else request_id
-            body = {"texts": chunk, **_core.options(explain, sentences, model)}
+            body = {"texts": chunk, **_core.options(explain, sentences, model, language, unsupported_language)}
             data, _ = self._call("POST", "/v1/sentiment/batch", body, rid)
             results += models.batch_results(data)
         return results

@@ -52,6 +52,8 @@ class Prediction:
     # With sentences=True: one sentence clearly positive and another clearly negative.
     mixed: bool | None = None
     model: str | None = None  # the name of the model that answered; None from a server before named models
+    language: str | None = None  # the language it was read as; None where no served model states one
+    supported: bool | None = None  # False: a best-effort answer for a language no served model reads
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ def prediction(
         polarity=data.get("polarity"),
         mixed=data.get("mixed"),
         model=data.get("model", model),
+        language=data.get("language"),
+        supported=data.get("supported"),
     )
 
 

@@ -39,6 +39,8 @@ class Tokenizer:
     # text -> the same tokens, each with text[start:end] the characters it was read from
     tokenize_with_offsets: Callable[[str], list[TokenSpan]]
     description: str
+    # loads what the tokenizer reads with (a dictionary) now rather than on the first text; None: nothing to load
+    warm: Callable[[], object] | None = None
 
 
 TOKENIZERS: dict[str, Tokenizer] = {
@@ -67,6 +69,7 @@ TOKENIZERS: dict[str, Tokenizer] = {
             zh_jieba.tokenize,
             zh_jieba.tokenize_with_offsets,
             "cjk-v1, with runs of Han read as jieba's dictionary words (no HMM guesses)",
+            zh_jieba.warm,
         ),
     )
 }

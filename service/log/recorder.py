@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from service.errors import LogUnavailable, ServiceError
 
@@ -28,14 +28,21 @@ class RequestFacts:
     request_id: str
     endpoint: str  # sentiment, sentiment/batch, v2/infer
     client: str | None  # the key's id, never the key
-    model: str  # the served model's name
+    model: str  # the served model's name (each item may name the one that read it instead)
     started: float  # time.perf_counter() when the request arrived: latency is measured from it
     explain: bool = False
     sentences: bool = False
 
 
-# One text of a request: the text, its outcome (None when refused) and why it was refused.
-Item = tuple[str, "Outcome | None", ServiceError | None]
+class Item(NamedTuple):
+    """One text of a request: the text, its outcome (None when refused), why it was refused, and where a
+    request routes its texts one by one (by language), the model that read it and the language it was read as."""
+
+    text: str
+    outcome: Outcome | None
+    problem: ServiceError | None = None
+    model: str | None = None  # None: the request's (RequestFacts.model)
+    language: str | None = None
 
 
 class RequestRecorder:
@@ -54,20 +61,17 @@ class RequestRecorder:
     async def record(self, facts: RequestFacts, items: Sequence[Item]) -> None:
         """Log one row per item (in order: `item_index`); in durable mode return once they are committed."""
         latency_s = time.perf_counter() - facts.started
-        rows = [
-            self.row(facts, i, text, outcome, problem, latency_s) for i, (text, outcome, problem) in enumerate(items)
-        ]
+        rows = [self.row(facts, i, item, latency_s) for i, item in enumerate(items)]
         await self._hand(rows)
 
     def row(
         self,
         facts: RequestFacts,
         index: int,
-        text: str,
-        outcome: Outcome | None,
-        problem: ServiceError | None,
+        item: Item,
         latency_s: float,
     ) -> dict[str, Any]:
+        text, outcome, problem = item.text, item.outcome, item.problem
         mode = self.log_text
         row: dict[str, Any] = {
             "created_at": datetime.now(UTC),
@@ -92,8 +96,8 @@ class RequestRecorder:
             "sentences": facts.sentences,
             "tokens": None,
             "unknown_tokens": None,
-            "model": facts.model,
-            "language": None,
+            "model": item.model or facts.model,
+            "language": item.language,
         }
         if outcome is not None:
             row.update(

@@ -21,7 +21,7 @@ from starlette.routing import Match
 from service import jsonbody
 from service.deps import ClientDep, ServiceDep
 from service.errors import InferenceFailed, ModelNotFound, ServiceError, TooLarge
-from service.log.recorder import RequestFacts
+from service.log.recorder import Item, RequestFacts
 from service.oip.schemas import (
     InferenceRequest,
     InferenceResponse,
@@ -228,7 +228,7 @@ async def _infer(
         raise InferenceFailed("the model was reloaded with other labels during this request; send it again")
     request_id = request.state.request_id
     facts = RequestFacts(request_id, "v2/infer", client, served.name, request.state.started)
-    await service.recorder.record(facts, [(t, o, None) for t, o in zip(texts, outcomes, strict=True)])
+    await service.recorder.record(facts, [Item(t, o) for t, o in zip(texts, outcomes, strict=True)])
     values: dict[str, tuple[str, list[int], Any]] = {
         "label": ("BYTES", [len(texts)], [o.prediction.label for o in outcomes]),
         "score": ("FP32", [len(texts)], [o.prediction.score for o in outcomes]),

@@ -46,7 +46,7 @@ def test_a_failing_batch_fails_only_its_requests(client: TestClient) -> None:
     real = runtime.batcher.predictor
 
     class Broken:
-        version = real.version
+        version, artifact = real.version, real.artifact
 
         def predict(self, texts):  # type: ignore[no-untyped-def]
             raise RuntimeError("simulated fault")

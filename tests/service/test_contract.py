@@ -22,6 +22,8 @@ def test_single_prediction_shape(client: TestClient) -> None:
         "tokens_used",
         "tokens_total",
         "truncated",
+        "language",
+        "supported",
         "model",
         "model_version",
         "request_id",
@@ -33,6 +35,7 @@ def test_single_prediction_shape(client: TestClient) -> None:
     assert math.isclose(body["polarity"], p["positive"] - p["negative"], abs_tol=1e-9)
     assert body["request_id"] == response.headers["x-request-id"]
     assert (body["tokens_used"], body["tokens_total"], body["truncated"]) == (4, 4, False)
+    assert (body["language"], body["supported"]) == (None, True)  # the fixture's artifact states no language
 
 
 def test_request_id_is_honoured(client: TestClient) -> None:

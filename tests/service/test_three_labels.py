@@ -168,5 +168,5 @@ def test_the_client_reads_polarity_mixed_and_sentence_polarity(client: TestClien
 def test_openapi_offers_every_label_for_feedback(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert schema["components"]["schemas"]["FeedbackRequest"]["properties"]["label"]["enum"] == LABELS
-    sentiment = schema["components"]["schemas"]["Sentiment"]["properties"]
+    sentiment = schema["components"]["schemas"]["SentimentResponse"]["properties"]
     assert {"polarity", "mixed"} <= set(sentiment)
