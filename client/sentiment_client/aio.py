@@ -87,7 +87,10 @@ class AsyncSentimentClient:
             rid = f"{request_id}.{k}" if request_id is not None and len(parts) > 1 else request_id
             async with gate:
                 data, _ = await self._call(
-                    "POST", "/v1/sentiment/batch", {"texts": chunk, **_core.options(explain, sentences, model, language, unsupported_language)}, rid
+                    "POST",
+                    "/v1/sentiment/batch",
+                    {"texts": chunk, **_core.options(explain, sentences, model, language, unsupported_language)},
+                    rid,
                 )
             return models.batch_results(data)
 
