@@ -18,7 +18,7 @@ from typing import Any
 from service.log.stats import iso
 
 METHOD = "jensen-shannon distance"
-FEATURES = ("label_mix", "score", "text_length", "unknown_token_rate")
+FEATURES = ("label_mix", "language_mix", "score", "text_length", "unknown_token_rate")
 Counts = Mapping[str, int] | Sequence[int]
 
 

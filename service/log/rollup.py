@@ -118,7 +118,7 @@ def _minute_inserts(staged: bool) -> list[Insert]:
         .where(where)
         .group_by(minute, VERSION_KEY, error)
     ]
-    for name, grouped in (("label", LOG.label), ("error_code", LOG.error_code)):
+    for name, grouped in (("label", LOG.label), ("error_code", LOG.error_code), ("language", LOG.language)):
         queries.append(
             select(
                 span, start_s, VERSION_KEY, _text(name), grouped, literal_column("0", Integer), func.count(), no, no, no

@@ -138,7 +138,7 @@ def series(connection: Connection, src: Sources, interval_s: int) -> dict[str, A
     }
 
 
-GROUPED = {"label": LOG.label, "error_code": LOG.error_code}
+GROUPED = {"label": LOG.label, "error_code": LOG.error_code, "language": LOG.language}
 
 
 @cache
@@ -214,10 +214,11 @@ def feedback_summary(rows: list[tuple[str, str, str, int]], labels: Sequence[str
 
 
 def drift_histograms(connection: Connection, window: Window, *, rollup: bool = False) -> dict[str, Any]:
-    """The four distributions that drift compares: label counts and three binned features."""
+    """The distributions that drift compares: label and language counts and three binned features."""
     src = sources(connection, window, rollup=rollup)
     return {
         "label_mix": grouped_counts(connection, src, "label"),
+        "language_mix": grouped_counts(connection, src, "language"),
         "score": histogram(connection, src, "score")["counts"],
         "text_length": histogram(connection, src, "text_length")["counts"],
         "unknown_token_rate": histogram(connection, src, "unknown_token_rate")["counts"],
@@ -252,6 +253,7 @@ def window_stats(
         "queue_wait_ms": percentiles(wait),
         "batch_size": {"edges": batch["edges"], "counts": batch["counts"], "mean": batch["mean"]},
         "errors_by_code": grouped_counts(connection, src, "error_code"),
+        "languages": grouped_counts(connection, src, "language"),
         "feedback": feedback_summary(feedback_confusion(connection, window), labels),
         "rollup": {
             "until": iso(datetime.fromtimestamp(mark, UTC)) if mark is not None else None,

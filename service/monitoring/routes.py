@@ -212,6 +212,7 @@ def current_distributions(figures: dict[str, Any]) -> dict[str, Any]:
     """The drift inputs of a window, taken from its /v1/stats figures (no second query)."""
     return {
         "label_mix": figures["labels"],
+        "language_mix": figures["languages"],
         "score": figures["score_histogram"]["counts"],
         "text_length": figures["text_length"]["counts"],
         "unknown_token_rate": figures["unknown_token_rate"]["counts"],

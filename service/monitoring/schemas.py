@@ -114,7 +114,10 @@ class Drift(BaseModel):
     threshold: float
     min_rows: int = Field(description="rows each window needs before a distance is given")
     drift: bool = Field(description="true when any feature drifted")
-    features: dict[str, FeatureDrift] = Field(description="label_mix, score, text_length, unknown_token_rate")
+    features: dict[str, FeatureDrift] = Field(
+        description="label_mix, language_mix (texts per language, refused ones included), score, text_length, "
+        "unknown_token_rate"
+    )
 
 
 class RollupStatus(BaseModel):
@@ -136,6 +139,10 @@ class Stats(BaseModel):
     queue_wait_ms: Percentiles
     batch_size: BatchSizes
     errors_by_code: dict[str, int]
+    languages: dict[str, int] = Field(
+        description="texts per language they were read as (refused ones under the language detected); texts of "
+        "models that state no language are not counted"
+    )
     feedback: FeedbackStats
     drift: Drift
     rollup: RollupStatus

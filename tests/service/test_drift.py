@@ -21,7 +21,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def sample(n: int, start: datetime, seed: int, *, shifted: bool = False) -> list[dict[str, Any]]:
-    """`n` rows over the hour from `start`; shifted: more negatives, lower scores, longer texts, more unknowns."""
+    """`n` rows over the hour from `start`; shifted: more negatives, lower scores, longer texts, more unknowns,
+    more Chinese."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -30,6 +31,7 @@ def sample(n: int, start: datetime, seed: int, *, shifted: bool = False) -> list
         chars = int(rng.lognormvariate(6.5 if shifted else 5.0, 0.6))
         tokens = max(1, chars // 5)
         unknown = sum(rng.random() < (0.15 if shifted else 0.02) for _ in range(min(tokens, 50)))
+        language = "zh" if rng.random() < (0.5 if shifted else 0.1) else "en"
         rows.append(
             log_row(
                 start + timedelta(seconds=3600 * i / n),
@@ -39,6 +41,7 @@ def sample(n: int, start: datetime, seed: int, *, shifted: bool = False) -> list
                 text_chars=chars,
                 tokens=tokens,
                 unknown_tokens=unknown,
+                language=language,
             )
         )
     return rows

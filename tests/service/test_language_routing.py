@@ -17,7 +17,7 @@ from model import ZH_MODEL_DIR
 from service.app import create_app
 from service.config import SHIPPED_ZH_NAME, Settings
 from tests.conftest import make_artifact
-from tests.service.conftest import admin_rows
+from tests.service.conftest import ADMIN, admin_rows
 
 ZH = "这部电影太无聊了，我看了一半就走了。"
 EN = "A wonderful film with a great cast."
@@ -199,3 +199,12 @@ def test_no_settings_serve_both_shipped_models() -> None:
     served = Settings(_env_file=None).served_models()  # type: ignore[call-arg]
     assert served == {"sentiment": None, SHIPPED_ZH_NAME: ZH_MODEL_DIR}
     assert list(Settings(_env_file=None, model_dir=ZH_MODEL_DIR).served_models()) == ["sentiment"]  # type: ignore[call-arg]
+
+
+def test_stats_and_drift_count_texts_by_language(client: TestClient) -> None:
+    client.post("/v1/sentiment/batch", json={"texts": [ZH, ZH, EN, FR]})
+    admin_rows(client)  # written
+    stats = client.get("/v1/stats", params={"window": "1h"}, headers={"X-API-Key": ADMIN}).json()
+    assert stats["languages"] == {"zh": 2, "en": 1, "fr": 1}
+    assert stats["errors_by_code"] == {"unsupported_language": 1}
+    assert stats["drift"]["features"]["language_mix"]["current_rows"] == 4

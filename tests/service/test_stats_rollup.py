@@ -46,7 +46,7 @@ def fixture_rows(seed: int, offsets: list[float]) -> list[dict[str, Any]]:
                 log_row(at(offset), request_id=f"s{seed}-{i}", label=None, score=None, model_version=None,
                         tokens=None, unknown_tokens=None, batch_size=None, queue_wait_ms=None,
                         latency_ms=pick([0.25, 1.0]), status=pick([413, 422]),
-                        error_code=pick(["invalid_text", "too_large"]))
+                        error_code=pick(["invalid_text", "too_large"]), language=pick(["fr", None]))
             )  # fmt: skip
             continue
         tokens = pick([0, 4, 8, 16])
@@ -56,7 +56,7 @@ def fixture_rows(seed: int, offsets: list[float]) -> list[dict[str, Any]]:
                     text_chars=pick([0, 49, 50, 300, 19999, 25000]), tokens=tokens,
                     unknown_tokens=min(tokens, pick([0, 1, 2, 4])), batch_size=pick([1, 2, 3, 16, 64]),
                     queue_wait_ms=pick([0.125, 0.5, 2.0, 8.0, None]),
-                    latency_ms=pick([0.25, 1.5, 3.0, 12.5, 40.0, 100.0, 2000.0]))
+                    latency_ms=pick([0.25, 1.5, 3.0, 12.5, 40.0, 100.0, 2000.0]), language=pick(["en", "zh", None]))
         )  # fmt: skip
     return rows
 
@@ -161,7 +161,8 @@ def test_upgrade_from_0002_with_rows_then_backfill(settings_for: Callable[..., S
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")
-    insert_rows(engine, fixture_rows(4, EDGES))  # the log's columns are those of 0002: 0003 adds tables only
+    old = [{k: v for k, v in row.items() if k != "language"} for row in fixture_rows(4, EDGES)]  # added by 0007
+    insert_rows(engine, old)  # the log's columns are those of 0002: 0003 adds tables only
     engine.dispose()
     raw = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=0)
     with TestClient(create_app(raw)) as plain:  # migrates at start
