@@ -8,12 +8,14 @@ text: with no such statement anywhere nothing is detected (no cost, `language` n
 For `"language": "auto"` (the default), per text:
 1. the served model of the detected language reads it (among the models the request may use: the
    one it names, else all, the default first);
-2. else, when the identifier is not sure (below SENTIMENT_LANGUAGE_CONFIDENCE: short texts, "lol",
-   "10/10", emoji), the default model reads it, as its language: short English texts are where
-   identification fails, and refusing them would be the worse error (BENCHMARKS.md measures it);
+2. else, when the identifier has no idea (below LIKELY, 0.5: "lol", "10/10", emoji, most texts of a
+   few words), the default model reads it, as its language: short English texts are where
+   identification fails (BENCHMARKS.md measures it);
 3. else a model that states no language reads it;
-4. else it is unsupported: refused (422 `unsupported_language`) or, when asked, answered by the
-   default model flagged `supported: false`.
+4. else, when the identifier leans to another language but is not sure (below
+   SENTIMENT_LANGUAGE_CONFIDENCE), the default model answers, flagged `supported: false` with the
+   language it leans to: refusing would turn away about 0.2% of English texts;
+5. else it is unsupported: refused (422 `unsupported_language`) or, when asked, answered as in 4.
 A named language skips detection: the model of that language, else one that states none, else
 unsupported.
 """
@@ -29,6 +31,7 @@ from service.served import ServedModel
 from service.state import ServiceState
 
 AUTO = "auto"
+LIKELY = 0.5  # below this, the identifier's top language is no evidence at all
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,13 @@ def route(
     served = next((s for s, code in reads if code == detected), None)
     if served is not None:
         return Route(served, detected)
-    if detected == UNDETERMINED or confidence < service.settings.language_confidence:
+    if detected == UNDETERMINED or confidence < LIKELY:
         return Route(default, default_language)
     served = next((s for s, code in reads if code is None), None)
     if served is not None:
         return Route(served, detected)
+    if confidence < service.settings.language_confidence:
+        return Route(default, detected, supported=False)
     return _unsupported(service, reads, detected, confidence, unsupported)
 
 

@@ -175,7 +175,7 @@ def test_a_named_language_or_model_wins_over_detection(client: TestClient) -> No
 
 def test_short_english_texts_are_not_refused(client: TestClient) -> None:
     body = client.post("/v1/sentiment/batch", json={"texts": SHORT_ENGLISH}).json()
-    refused = [t for t, r in zip(SHORT_ENGLISH, body["results"], strict=True) if "error" in r]
+    refused = [t for t, r in zip(SHORT_ENGLISH, body["results"], strict=True) if "error" in r or not r["supported"]]
     assert refused == []
     assert {r["model"] for r in body["results"]} == {"en"}
 
@@ -208,3 +208,9 @@ def test_stats_and_drift_count_texts_by_language(client: TestClient) -> None:
     assert stats["languages"] == {"zh": 2, "en": 1, "fr": 1}
     assert stats["errors_by_code"] == {"unsupported_language": 1}
     assert stats["drift"]["features"]["language_mix"]["current_rows"] == 4
+
+
+def test_a_text_that_only_leans_to_another_language_is_answered_flagged(client: TestClient) -> None:
+    text = "Una película maravillosa, me encantó de principio a fin."  # es at about 0.7: not sure enough to refuse
+    body = client.post("/v1/sentiment", json={"text": text}).json()
+    assert (body["model"], body["language"], body["supported"]) == ("en", "es", False)
