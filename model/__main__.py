@@ -9,6 +9,20 @@ from pathlib import Path
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
+def _models(value: str) -> dict[str, Path]:
+    models: dict[str, Path] = {}
+    for pair in (p.strip() for p in value.split(",") if p.strip()):
+        name, sep, directory = pair.partition("=")
+        if not sep or not name or not directory:
+            raise argparse.ArgumentTypeError(f"{pair!r} is not NAME=DIR (e.g. en=model/default,zh=model/zh)")
+        if name in models:
+            raise argparse.ArgumentTypeError(f"model name {name!r} is given twice")
+        models[name] = Path(directory)
+    if not models:
+        raise argparse.ArgumentTypeError("expected NAME=DIR[,NAME=DIR...]")
+    return models
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model", description="Use the sentiment model without a server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out-format", choices=FORMATS, help="output format (default: from the extension)")
     score.add_argument("--text-column", help="column/key holding the text (default: text, sentence, review or content)")
     score.add_argument("--model", type=Path, help="artifact directory (default: the shipped model)")
+    score.add_argument(
+        "--models",
+        type=_models,
+        default={},
+        metavar="NAME=DIR,...",
+        help="several artifacts, each row read by the one of its language (as the service routes; e.g. "
+        "en=model/default,zh=model/zh); adds language, model and supported columns",
+    )
+    score.add_argument(
+        "--language-column",
+        help="with --models: the column holding each row's language code (en, zh; empty: detected)",
+    )
     score.add_argument(
         "--workers", type=int, default=0, help="processes that predict (0 = one per core; 1 = this process only)"
     )
@@ -76,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         out_format=args.out_format,
         text_column=args.text_column,
         model_dir=args.model,
+        models=args.models,
+        language_column=args.language_column,
         workers=args.workers,
         threads=args.threads,
         chunk_rows=args.chunk_rows,

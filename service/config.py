@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model import ZH_MODEL_DIR
+from model.routing import SURE
 
 SHIPPED_ZH_NAME = "sentiment-zh"  # the shipped Chinese model's name when no setting names the models
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # safe in a URL path, a log column and a metric label
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
         "(kept from before named models: v1, /v2/models/NAME/..., the log and the client all use it)",
     )
     language_confidence: float = Field(
-        0.95,
+        SURE,
         ge=0.5,
         le=1.0,
         description="a text is refused as `unsupported_language` only when the language identifier is at least this "

@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from model.artifact import Artifact, load_artifact
 from model.predictor import DEFAULT_MODEL_DIR, Predictor
 from model.scoring.columns import output_schema, prediction_arrays, score_texts
 from model.scoring.readers import CHUNK_CHARS, Chunk, Reader, ScoringError, detect_format, open_reader
+from model.scoring.routed import RoutedScorer, RoutedScores, route_arrays, route_fields, union_labels
 from model.scoring.writers import EXTENSIONS, join_parts, write_part
 
 
@@ -32,6 +33,9 @@ class ScoreOptions:
     out_format: str | None = None
     text_column: str | None = None  # None: text, sentence, review or content, the first present
     model_dir: Path | None = None  # None: the shipped model
+    # Several models, NAME -> artifact: each row read by the model of its language (model/scoring/routed.py)
+    models: dict[str, Path] = field(default_factory=dict)
+    language_column: str | None = None  # with models: the row's language ISO code (empty: detected) instead
     workers: int = 0  # processes that predict; 0 = one per core; 1 = in this process
     threads: int = 0  # runtime threads per process; 0 = 1 with several workers, else the runtime's default
     chunk_rows: int = 5000  # rows read, predicted and written together (a part file each)
@@ -53,29 +57,45 @@ class ScoreSummary:
     out: str
 
 
-_worker_predictor: Predictor | None = None
+Scorer = Predictor | RoutedScorer
+Scores = np.ndarray | RoutedScores
+_worker_scorer: Scorer | None = None
 
 
-def _start_worker(model_dir: str, batch_size: int, runtime: str, threads: int) -> None:
-    global _worker_predictor
-    _worker_predictor = Predictor(load_artifact(model_dir), batch_size=batch_size, runtime=runtime, threads=threads)
+def _scorer(named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int) -> Scorer:
+    predictors = [
+        (name, Predictor(load_artifact(path), batch_size=batch_size, runtime=runtime, threads=threads))
+        for name, path in named
+    ]
+    return RoutedScorer(predictors) if routed else predictors[0][1]
 
 
-def _score_in_worker(texts: list[str]) -> np.ndarray:
-    assert _worker_predictor is not None
-    return score_texts(_worker_predictor, texts)
+def _start_worker(named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int) -> None:
+    global _worker_scorer
+    _worker_scorer = _scorer(named, routed, batch_size, runtime, threads)
+
+
+def _score_with(scorer: Scorer, texts: list[str], languages: list[str | None] | None) -> Scores:
+    if isinstance(scorer, RoutedScorer):
+        return scorer.score(texts, languages)
+    return score_texts(scorer, texts)
+
+
+def _score_in_worker(texts: list[str], languages: list[str | None] | None) -> Scores:
+    assert _worker_scorer is not None
+    return _score_with(_worker_scorer, texts, languages)
 
 
 class _Ready:
     """What a `Future` offers, for a result computed in this process."""
 
-    def __init__(self, value: np.ndarray) -> None:
+    def __init__(self, value: Scores) -> None:
         self.value = value
 
     def done(self) -> bool:
         return True
 
-    def result(self) -> np.ndarray:
+    def result(self) -> Scores:
         return self.value
 
 
@@ -154,37 +174,67 @@ def score_file(options: ScoreOptions) -> ScoreSummary:
     if options.resume and options.out.exists() and not parts_dir(options.out).exists() and not options.overwrite:
         print(f"{options.out}: already complete, nothing to resume", file=sys.stderr)
         return ScoreSummary(rows=0, bad_rows=0, resumed_rows=0, out=str(options.out))
-    model_dir = Path(options.model_dir or DEFAULT_MODEL_DIR)
-    artifact = load_artifact(model_dir)
+    if options.models and options.model_dir is not None:
+        raise ScoringError("--model and --models are both given: name that artifact in --models instead")
+    if options.language_column is not None and not options.models:
+        raise ScoringError("--language-column routes rows between --models; with one model there is nothing to route")
+    named = {name: Path(d) for name, d in options.models.items()} or {"": Path(options.model_dir or DEFAULT_MODEL_DIR)}
+    artifacts = {name: load_artifact(d) for name, d in named.items()}
     reader = open_reader(options.source, in_format, options.text_column)
     try:
-        return _score(options, reader, artifact, model_dir, out_format)
+        if options.language_column is not None and options.language_column not in reader.schema.names:
+            raise ScoringError(
+                f"{options.source}: no language column {options.language_column!r} (columns: {reader.schema.names})"
+            )
+        return _score(options, reader, artifacts, named, out_format)
     finally:
         reader.close()
 
 
-def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir: Path, out_format: str) -> ScoreSummary:
-    labels = list(artifact.config.labels)
+def _languages(chunk: Chunk, column: str | None) -> list[str | None] | None:
+    """The good rows' languages from the input's column (empty or missing: detected), or None to detect all."""
+    if column is None:
+        return None
+    values = chunk.table.column(column).to_pylist()
+    return [
+        (str(v).strip() or None) if v is not None else None
+        for v, text in zip(values, chunk.texts, strict=True)
+        if text is not None
+    ]
+
+
+def _score(
+    options: ScoreOptions, reader: Reader, artifacts: dict[str, Artifact], named: dict[str, Path], out_format: str
+) -> ScoreSummary:
+    routed = bool(options.models)
+    if routed:
+        labels = union_labels([a.config.labels for a in artifacts.values()])
+    else:
+        labels = list(next(iter(artifacts.values())).config.labels)
     try:
         schema = output_schema(reader.schema, labels, options.prefix, options.skip_bad)
+        if routed:
+            schema = _with_route_fields(schema, options.prefix)
     except ValueError as exc:
         raise ScoringError(f"{options.source}: {exc}") from None
-    identity = _identity(options, reader.in_format, out_format, reader.text_column, artifact.version)
+    version = "+".join(f"{n}={a.version}" for n, a in artifacts.items()) if routed else artifacts[""].version
+    identity = _identity(options, reader.in_format, out_format, reader.text_column, version)
     previous = _prepare_parts(options, identity)
     resumed = sum(_rows_in(p) for p in previous)
     workers = options.workers or os.cpu_count() or 1
     threads = options.threads or (1 if workers > 1 else 0)
     pool: ProcessPoolExecutor | None = None
-    predictor: Predictor | None = None
+    scorer: Scorer | None = None
+    paths = [(name, str(path)) for name, path in named.items()]
     if workers > 1:
         # A worker that dies (killed for memory) fails the run with BrokenProcessPool instead of
         # hanging it, as multiprocessing.Pool would. Workers only tokenise and run the model.
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         pool = ProcessPoolExecutor(
-            workers, context, _start_worker, (str(model_dir), options.batch_size, options.runtime, threads)
+            workers, context, _start_worker, (paths, routed, options.batch_size, options.runtime, threads)
         )
     else:
-        predictor = Predictor(artifact, batch_size=options.batch_size, runtime=options.runtime, threads=threads)
+        scorer = _scorer(paths, routed, options.batch_size, options.runtime, threads)
     parts = parts_dir(options.out)
     rows = bad = 0
     bar = tqdm(
@@ -197,12 +247,17 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         mininterval=0.2 if sys.stderr.isatty() else 10.0,
     )
     written: list[Path] = list(previous)
-    pending: deque[tuple[int, Chunk, Future[np.ndarray] | _Ready]] = deque()
+    pending: deque[tuple[int, Chunk, Future[Scores] | _Ready]] = deque()
 
     def finish_oldest() -> None:
         nonlocal rows, bad
         index, chunk, result = pending.popleft()
-        added = prediction_arrays(result.result(), labels, chunk.problems, options.prefix, options.skip_bad)
+        scores = result.result()
+        matrix = scores.scores if isinstance(scores, RoutedScores) else scores
+        added = prediction_arrays(matrix, labels, chunk.problems, options.prefix, options.skip_bad)
+        if isinstance(scores, RoutedScores):  # its columns after the prediction's, before `error`
+            route = route_arrays(scores, chunk.problems)
+            added = [*added[:-1], *route, added[-1]] if options.skip_bad else [*added, *route]
         table = pa.Table.from_arrays([*chunk.table.columns, *added], schema=schema)
         name = parts / _part_name(index, table.num_rows, out_format)
         write_part(table, name, out_format)
@@ -219,12 +274,13 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
                 shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: the same row would stop it again
                 raise ScoringError(first_bad + " (pass --skip-bad to skip such rows)")
             good = [t for t in chunk.texts if t is not None]
-            result: Future[np.ndarray] | _Ready
+            languages = _languages(chunk, options.language_column)
+            result: Future[Scores] | _Ready
             if pool is not None:
-                result = pool.submit(_score_in_worker, good)
+                result = pool.submit(_score_in_worker, good, languages)
             else:
-                assert predictor is not None
-                result = _Ready(score_texts(predictor, good))
+                assert scorer is not None
+                result = _Ready(_score_with(scorer, good, languages))
             pending.append((index, chunk, result))
             index += 1
             # At most two chunks per worker in flight: memory stays flat however large the input.
@@ -241,6 +297,17 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     return ScoreSummary(rows=rows + resumed, bad_rows=bad, resumed_rows=resumed, out=str(options.out))
+
+
+def _with_route_fields(schema: pa.Schema, prefix: str) -> pa.Schema:
+    """The routed columns after the prediction's (before `error`, which stays last)."""
+    fields = route_fields(prefix)
+    clash = [f.name for f in fields if f.name in schema.names]
+    if clash:
+        raise ValueError(f"the input already has a column named {clash[0]!r}; pass a prefix (--prefix pred_)")
+    own = list(schema)
+    at = len(own) - 1 if own and own[-1].name == prefix + "error" else len(own)
+    return pa.schema([*own[:at], *fields, *own[at:]])
 
 
 def summary_json(summary: ScoreSummary) -> str:
