@@ -200,6 +200,7 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
         page.click("#classify")
         page.locator("#history tbody tr").nth(TEXTS.index(text)).wait_for()
     assert page.inner_text("#label") in ("negative", "positive")
+    assert "sentiment " in page.inner_text("#result-meta") and "read as en" in page.inner_text("#result-meta")
     assert page.locator("#highlighted .tok").count() > 5, "the words are highlighted by weight"
     assert page.locator("#sentence-list li").count() == 2, "one line per sentence"
     page.fill("#text", MIXED)
@@ -213,6 +214,7 @@ def test_console_try_monitor_review(browser: Browser, server: ServerProcess, sho
     b.goto("/console/monitor")
     page.locator("#monitor-body").wait_for()
     _eventually(lambda: _tile(b, "Requests") == "4", "4 requests on Monitor", every=lambda: page.click("#refresh"))
+    assert "en" in page.inner_text("#languages-table"), "texts per language"
     assert _db(server, "SELECT count(*) FROM request_log WHERE endpoint = 'sentiment'") == [(4,)]
     assert "UTC" in page.inner_text("#window-line")
     assert page.locator("canvas").count() >= 6

@@ -97,6 +97,8 @@
     ], { scales: { y: { beginAtZero: true, title: { display: true, text: "ms" } } } });
 
     renderErrors(s.errors_by_code || {});
+    renderCounts("languages-table", "language", s.languages || {},
+      "No text was read by language in this window (no served model states its language).");
     renderFeedback(s.feedback);
   }
 
@@ -141,12 +143,16 @@
       el("tbody", {}, ...rows))));
   }
 
-  function renderErrors(byCode) {
-    const entries = Object.entries(byCode);
-    const box = document.getElementById("errors-table");
-    if (!entries.length) { box.replaceChildren(el("p", { class: "empty", text: "No errors in this window." })); return; }
-    box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "code" }), el("th", { text: "count" }))),
+  function renderCounts(id, heading, counts, empty) {
+    const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+    const box = document.getElementById(id);
+    if (!entries.length) { box.replaceChildren(el("p", { class: "empty", text: empty })); return; }
+    box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: heading }), el("th", { text: "count" }))),
       el("tbody", {}, ...entries.map(([c, n]) => el("tr", {}, el("td", { class: "mono", text: c }), el("td", { text: fmt(n, 0) }))))));
+  }
+
+  function renderErrors(byCode) {
+    renderCounts("errors-table", "code", byCode, "No errors in this window.");
   }
 
   function renderFeedback(f) {

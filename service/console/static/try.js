@@ -60,7 +60,9 @@
         el("span", { class: "track" }, fill), el("span", { class: "value", text: pct(p, 1) })));
     }
     document.getElementById("result-meta").textContent =
-      "model " + r.model_version + " · request " + r.request_id + " · tokens read " + r.tokens_used + " of " +
+      (r.model ? r.model + " " : "model ") + r.model_version +
+      (r.language ? " · read as " + r.language + (r.supported === false ? " (no model reads it: best effort)" : "") : "") +
+      " · request " + r.request_id + " · tokens read " + r.tokens_used + " of " +
       r.tokens_total + (r.truncated ? " (truncated)" : "");
 
     const explanation = r.explanation;
