@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
 
+T = TypeVar("T")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")  # ISO 639-1 (or -3 where a language has no two-letter code)
 
 
@@ -48,6 +51,15 @@ class ModelConfig:
         get_tokenizer(self.tokenizer)  # an unknown name raises, naming the known ones
         if self.language is not None and not LANGUAGE_CODE.fullmatch(self.language):
             raise ValueError(f"language {self.language!r} must be a lower-case ISO 639 code such as 'en' or 'zh'")
+
+    def read(self, tokens: Sequence[T]) -> list[T]:
+        """The tokens of a text the model reads: all, or the first `head_tokens` and the last
+        `max_tokens - head_tokens` of a longer one. The one rule serving (`Predictor.encode`),
+        explanations (which positions are read) and training use, so a model reads text as it was trained."""
+        if len(tokens) <= self.max_tokens:
+            return list(tokens)
+        tail = self.max_tokens - self.head_tokens
+        return [*tokens[: self.head_tokens], *(tokens[-tail:] if tail else [])]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -47,14 +47,6 @@ class Explanation:
     tokens: list[TokenWeight]
 
 
-def read_positions(total: int, max_tokens: int, head_tokens: int) -> list[int]:
-    """Indices of the tokens the model reads: all, or the head and the tail of a long text."""
-    if total <= max_tokens:
-        return list(range(total))
-    tail = max_tokens - head_tokens
-    return list(range(head_tokens)) + list(range(total - tail, total))
-
-
 class OcclusionPlan:
     """The rows one occlusion explanation needs: the text as the model reads it, then the same
     with each read token left out in turn. Run `rows` in any batches, then `finish`."""
@@ -65,7 +57,7 @@ class OcclusionPlan:
         config = predictor.artifact.config
         self.predictor = predictor
         self.spans = predictor.tokenizer.tokenize_with_offsets(text)
-        self.read = read_positions(len(self.spans), config.max_tokens, config.head_tokens)
+        self.read = config.read(range(len(self.spans)))  # indices of the tokens the model reads
         ids = predictor.artifact.vocab.encode([self.spans[i].text for i in self.read])
         self.ids = ids
         self.rows: list[list[int]] = [ids] + [ids[:k] + ids[k + 1 :] for k in range(len(ids))]
@@ -113,7 +105,7 @@ def integrated_gradients(predictor: Predictor, texts: Sequence[str], *, steps: i
     explanations = []
     for text in texts:
         spans = predictor.tokenizer.tokenize_with_offsets(text)
-        read = read_positions(len(spans), config.max_tokens, config.head_tokens)
+        read = config.read(range(len(spans)))
         ids = predictor.artifact.vocab.encode([spans[i].text for i in read])
         (prediction,) = predictor.predict_encoded([Encoded(ids, len(spans))])
         values: list[float] = []

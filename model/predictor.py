@@ -103,11 +103,7 @@ class Predictor:
         """Tokenise, truncate (keeping both ends) and map to ids."""
         config = self.artifact.config
         tokens = self.tokenizer.tokenize(text)
-        total = len(tokens)
-        if total > config.max_tokens:
-            tail = config.max_tokens - config.head_tokens
-            tokens = tokens[: config.head_tokens] + (tokens[-tail:] if tail else [])
-        return Encoded(self.artifact.vocab.encode(tokens), total)
+        return Encoded(self.artifact.vocab.encode(config.read(tokens)), len(tokens))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Return one prediction per text, in the order given."""

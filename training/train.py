@@ -83,17 +83,10 @@ class Encoded:
     targets: list[float] = field(default_factory=list)  # polarity target per row, NaN where ungraded
 
 
-def truncate(tokens: list[str], config: ModelConfig) -> list[str]:
-    if len(tokens) <= config.max_tokens:
-        return tokens
-    tail = config.max_tokens - config.head_tokens
-    return tokens[: config.head_tokens] + (tokens[-tail:] if tail else [])
-
-
 def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Vocab, config: ModelConfig) -> Encoded:
     index = {label: i for i, label in enumerate(config.labels)}
     return Encoded(
-        ids=[vocab.encode(truncate(t, config)) or [UNK_ID] for t in tokens],
+        ids=[vocab.encode(config.read(t)) or [UNK_ID] for t in tokens],
         labels=[index[e.label] for e in examples],
         sources=[e.source for e in examples],
         targets=[math.nan if e.target is None else e.target for e in examples],
@@ -637,7 +630,7 @@ def _add_transfer(
     joined = sum(1 for r in soft_rows if not torch.isnan(r).any())
     extra = [i for i, r in enumerate(rows) if r.kind in kinds and r.kind != "labelled"]
     for i in tqdm(extra, desc="tokenise transfer", **progress):
-        tokens = truncate(get_tokenizer(config.tokenizer).tokenize(student_text(rows[i].text)), config)
+        tokens = config.read(get_tokenizer(config.tokenizer).tokenize(student_text(rows[i].text)))
         data.ids.append(vocab.encode(tokens) or [UNK_ID])
         data.labels.append(-1)
         data.sources.append(f"transfer:{rows[i].kind}")
