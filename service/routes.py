@@ -145,12 +145,11 @@ async def _classify_one(service: ServiceState, routed: Route, text: str, facts: 
 async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
     """Classify one text (read by the model of its language: `language`, `model`)."""
     service: ServiceState = request.app.state.service
-    service.model(body.model)  # an unknown name: 404 before anything else
+    named = service.model(body.model)  # an unknown name: 404 before anything else
     problem = check_text(body.text, service.settings.max_text_chars)
     if problem is not None:
         raise problem
     state = request.state
-    named = service.model(body.model)
     facts = RequestFacts(state.request_id, "sentiment", client, named.name, state.started, body.explain, body.sentences)
     routed = await _route_one(service, body, facts)
     if not (body.explain or body.sentences):
