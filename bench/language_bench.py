@@ -55,6 +55,12 @@ def main() -> int:
     parser.add_argument("--imdb", required=True, help="aclImdb folder or .tar.gz (test reviews)")
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--concurrency", default="64,1")
+    parser.add_argument(
+        "--zh-rounds",
+        type=int,
+        default=0,
+        help="only the routed server: English and Chinese short texts at c=64, alternating, this many rounds each",
+    )
     args = parser.parse_args()
     print(describe())
     from training.data import read_dataset
@@ -89,6 +95,8 @@ def main() -> int:
     }
     bodies = {"short": write_bodies(SHORT * 10), "zh": write_bodies(ZH_TEXTS * 20), "imdb": write_bodies(reviews)}
     levels = [int(c) for c in args.concurrency.split(",")]
+    if args.zh_rounds:
+        return zh_rounds(tmp, bodies, args.zh_rounds, args.duration)
     print(f"\n### HTTP, single-text POST /v1/sentiment, wrk -t1, {args.duration} s per run\n")
     print("| server | texts | c | req/s | p50 ms | p99 ms | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
@@ -110,6 +118,22 @@ def main() -> int:
         server.stop()
     print("\n| server | start to ready s | peak RSS MB |\n| --- | ---: | ---: |")
     print("\n".join(footer))
+    return 0
+
+
+def zh_rounds(tmp: Path, bodies: dict[str, Path], rounds: int, duration: int) -> int:
+    """English then Chinese short texts on one routed server, alternating: the cost ratio within each round."""
+    env = {"SENTIMENT_DATABASE_URL": f"sqlite:///{tmp}/rounds.db", "SENTIMENT_LOG_TEXT": "hash"}
+    server = Server("routed", [sys.executable, "-m", "service", "--log-level", "warning"], env)
+    print(f"\n### Routed server, short texts at c=64, {duration} s per run\n")
+    print("| round | English req/s | Chinese req/s | Chinese cost / English |\n| ---: | ---: | ---: | ---: |")
+    try:
+        for k in range(rounds):
+            en = wrk(server.url, "/v1/sentiment", bodies["short"], 64, duration)["rps"]
+            zh = wrk(server.url, "/v1/sentiment", bodies["zh"], 64, duration)["rps"]
+            print(f"| {k + 1} | {en:.0f} | {zh:.0f} | {en / zh:.2f}x |")
+    finally:
+        server.stop()
     return 0
 
 

@@ -160,3 +160,17 @@ def test_explain_and_sentences_options(server: ServerProcess) -> None:
     assert single.sentences[0].start == 0 and single.sentences[-1].end <= len(text)
     assert single.mixed is not None and all(s.polarity is not None for s in single.sentences)
     assert all(isinstance(r, Prediction) and r.explanation is not None and r.sentences is None for r in batch)
+
+
+def test_language_options_and_answers(server: ServerProcess) -> None:
+    request = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]["SentimentRequest"]
+    if "language" not in request["properties"]:
+        pytest.skip("this server does not route by language (issue 22)")
+    with SentimentClient(server.url, api_key=USER) as client:
+        single = client.predict("good", language="en", unsupported_language="answer")
+        batch = client.predict_batch(["good", "bad"], language="zh")
+        plain = client.predict("good")
+    # the fixture's artifact states no language: it reads any, as the language named
+    assert (single.language, single.supported, single.model) == ("en", True, "sentiment")
+    assert all(isinstance(r, Prediction) and r.language == "zh" and r.model == "sentiment" for r in batch)
+    assert (plain.language, plain.supported) == (None, True)  # nothing stated, nothing identified
