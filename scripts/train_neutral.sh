@@ -31,4 +31,4 @@ fi
 "$PY" -m training train --init-from "$START" --data "$VADER" --out "$OUT" \
     --val-fraction 0.2 --epochs "${EPOCHS:-6}" --batch-size 32 --lr 1e-3 --patience 3 --encoder-lr-scale 0.3 \
     --replay "${REPLAY:-12000}" --distill-alpha 0.7 --replay-from "$DATA" --replay-val-max 2000 \
-    --threads "${THREADS:-2}" "$@"
+    --language en --threads "${THREADS:-2}" "$@"

@@ -36,5 +36,5 @@ tokenize = get_tokenizer(tokenizer).tokenize
 info = pretrain_word2vec([tokenize(e.text) for e in train], out, dim=128, epochs=15, workers=1)
 print(json.dumps({"vectors": out, "tokenizer": tokenizer, **info}))
 PY
-"$PY" -m training train --data "$ZH" --out "$OUT" --tokenizer "$TOKENIZER" --init-vectors "$VECTORS" \
+"$PY" -m training train --data "$ZH" --out "$OUT" --tokenizer "$TOKENIZER" --language zh --init-vectors "$VECTORS" \
     --val-fraction 0.1 --seed 13 --epochs "${EPOCHS:-5}" --threads "${THREADS:-1}" "$@"
