@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -90,7 +90,7 @@ async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> 
     try:
         parsed = SentimentRequest.model_validate(jsonbody.loads(body) if may_repeat else orjson.loads(body))
         client = service.keys.client_of(headers)
-        served = service.model(parsed.model)
+        service.model(parsed.model)
     except (orjson.JSONDecodeError, json.JSONDecodeError, ValidationError, ServiceError):
         return None
     if parsed.explain or parsed.sentences:
@@ -99,6 +99,7 @@ async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> 
     if check_text(text, service.settings.max_text_chars) is not None:
         return None
     state = scope["state"]
+    served = service.route(parsed.model, client or state["request_id"])
     try:
         document = await _classify_one(service, served, text, client, state["request_id"], state["started"])
     except ServiceError as exc:
@@ -111,7 +112,7 @@ async def _classify_one(
 ) -> dict[str, Any]:
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
     (outcome,) = await predict(service, served, [text])
-    facts = RequestFacts(request_id, "sentiment", client, served.name, started)
+    facts = RequestFacts(request_id, "sentiment", client, served.name, started, role=served.role)
     await service.recorder.record(facts, [(text, outcome, None)])
     return {
         **_sentiment(outcome),
@@ -125,18 +126,19 @@ async def _classify_one(
 async def predict_one(body: SentimentRequest, request: Request, client: ClientDep) -> Response:
     """Classify one text."""
     service: ServiceState = request.app.state.service
-    served = service.model(body.model)
+    service.model(body.model)  # an unknown model is a 404 before the text is judged
     problem = check_text(body.text, service.settings.max_text_chars)
     if problem is not None:
         raise problem
     state = request.state
+    served = service.route(body.model, client or state.request_id)
     if not (body.explain or body.sentences):
         return _json(await _classify_one(service, served, body.text, client, state.request_id, state.started))
     (answer,) = await predict_with_options(service, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
     facts = RequestFacts(
-        state.request_id, "sentiment", client, served.name, state.started, body.explain, body.sentences
+        state.request_id, "sentiment", client, served.name, state.started, body.explain, body.sentences, served.role
     )
     await service.recorder.record(facts, [(body.text, answer.outcome, None)])
     document = {**_sentiment(answer.outcome), **option_fields(answer)}
@@ -149,7 +151,7 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     """Classify several texts; an invalid text gets an error entry in its place."""
     service: ServiceState = request.app.state.service
     settings = service.settings
-    served = service.model(body.model)
+    served = service.route(body.model, client or request.state.request_id)
     if not body.texts:
         raise InvalidText("texts is empty; send at least one text")
     if len(body.texts) > settings.max_batch_items:
@@ -182,7 +184,14 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
             error = ErrorDetail(code=problem.code, message=problem.message, request_id=request_id)
             results.append(BatchItemError(error=error).model_dump())
     facts = RequestFacts(
-        request_id, "sentiment/batch", client, served.name, request.state.started, body.explain, body.sentences
+        request_id,
+        "sentiment/batch",
+        client,
+        served.name,
+        request.state.started,
+        body.explain,
+        body.sentences,
+        served.role,
     )
     items = [(text, outcomes.get(i), problems[i]) for i, text in enumerate(body.texts)]
     await service.recorder.record(facts, items)
@@ -244,6 +253,10 @@ def request_log(
         str | None,
         Query(max_length=64, description="only rows of this model (rows from before named models: the default)"),
     ] = None,
+    role: Annotated[
+        Literal["served", "shadow", "all"],
+        Query(description="served: answers (primary and canary rows); shadow: a candidate's shadow scores; all"),
+    ] = "served",
 ) -> LogRows:
     """Recent request-log rows, newest first (admin)."""
     if service.engine is None:
@@ -257,6 +270,7 @@ def request_log(
             label=label,
             model=model,
             default=model is not None and model == service.default_model,
+            role=role,
         )
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None

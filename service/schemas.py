@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -176,6 +176,11 @@ class LogRow(BaseModel):
     tokens: int | None = None
     unknown_tokens: int | None = None
     model: str | None = Field(None, description="the model's name; null on rows from before named models")
+    role: Literal["primary", "canary", "shadow"] = Field(
+        "primary",
+        description="primary: the model's answer; canary: its candidate's answer; shadow: the candidate's score "
+        "of a text the primary answered (never sent)",
+    )
 
 
 class LogRows(BaseModel):
