@@ -51,7 +51,7 @@ class RequestLogRow(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     # Added by 0008: primary (the model's answer), canary (its candidate's answer) or shadow (the
     # candidate's score of a text the primary answered: never an answer, left out of every served figure).
-    role: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
+    role: Mapped[str] = mapped_column(String(16), server_default="primary")
 
 
 class FeedbackRow(Base):

@@ -55,7 +55,9 @@ async def _requests(client: httpx.AsyncClient) -> list[bytes]:
 
 
 async def _set_gated_candidate(app: Any, client: httpx.AsyncClient, artifact: Path, **shares: float) -> GatedPredictor:
-    answer = await client.put("/v1/models/sentiment/candidate", headers=AUTH, json={"model_dir": str(artifact), **shares})
+    answer = await client.put(
+        "/v1/models/sentiment/candidate", headers=AUTH, json={"model_dir": str(artifact), **shares}
+    )
     assert answer.status_code == 200, answer.text
     candidate = app.state.service.model().candidate
     gated = GatedPredictor(candidate.batcher.predictor)
