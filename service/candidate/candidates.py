@@ -161,7 +161,11 @@ class Candidates:
     # -- admin calls ---------------------------------------------------------------------------
     async def set(self, served: ServedModel, model_dir: str, *, shadow: float, canary: float) -> CandidateSetting:
         """Run `model_dir` as the model's candidate here, then record it for every replica."""
-        setting = CandidateSetting(served.name, str(Path(model_dir).resolve()), None, shadow, canary)
+        try:
+            resolved = str(Path(model_dir).resolve())  # other replicas may run in another folder
+        except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+            raise CandidateFailed(f"cannot run {model_dir!r} as a candidate: {exc}") from None
+        setting = CandidateSetting(served.name, resolved, None, shadow, canary)
         async with self._state(served.name).lock:
             running = await self._run(served, setting)
             return await self._publish(served, running)
