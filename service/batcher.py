@@ -84,6 +84,7 @@ class MicroBatcher:
         self._stopping = False
         self._seconds_per_text = 0.002  # running estimate, for Retry-After
         self._busy = False  # a forward pass is running
+        self.last_pass_end = 0.0  # time.monotonic() when the last forward pass ended
         self.batches_run = 0
 
     @property
@@ -172,6 +173,7 @@ class MicroBatcher:
                     self._executor, self._pass, predictor, [i.text for i in batch], jobs, started
                 )
                 self._busy = False
+                self.last_pass_end = time.monotonic()
                 if len(predictions) != len(batch):
                     raise RuntimeError(f"model returned {len(predictions)} results for {len(batch)} texts")
             except Exception as exc:  # noqa: BLE001 - a failed batch fails its requests, never the worker

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from service.state import ServiceState
 
 log = logging.getLogger("service.candidate")
+QUIET_S = 0.02  # the shadow lane runs once every batcher has been idle this long: under load, batches come closer
 
 
 class CandidateFailed(ServiceError):
@@ -116,14 +117,18 @@ class Candidates:
             self.lane.offer(facts, candidate.predictor, answered)
 
     def _primaries_idle(self) -> bool:
+        """Every model's batcher (and canary batcher) idle, none of them busy in the last QUIET_S."""
+        quiet_since = time.monotonic() - QUIET_S
         for served in self.service.models.values():
-            if not served.batcher.idle or (served.candidate is not None and not served.candidate.batcher.idle):
-                return False
+            for batcher in (served.batcher, served.candidate.batcher if served.candidate is not None else None):
+                if batcher is not None and (not batcher.idle or batcher.last_pass_end > quiet_since):
+                    return False
         return True
 
     # -- start and stop ----------------------------------------------------------------------
     async def start(self) -> None:
         """Run each model's newest recorded candidate (else its SENTIMENT_CANDIDATES one); start the lane and poller."""
+        self._followed = {}  # its locks belong to the running loop
         self.lane.start()
         service, s = self.service, self.service.settings
         follow = s.rollout_poll_s > 0 and service.engine is not None

@@ -1,21 +1,23 @@
 """The shadow lane: candidates score texts the primary already answered, only while the primary is idle.
 
 A text joins the lane when its request is recorded (after its answer is computed); the lane's worker
-waits a moment so that the answer goes out first, then runs only while every model's batcher is idle,
-on its own thread at the lowest CPU priority (nice 19) so that any primary pass that starts meanwhile
-takes the cores first. The lane holds at most `max_queue` texts: when the primaries keep the CPU busy
-the lane cannot drain, and what does not fit is dropped and counted
-(`sentiment_shadow_texts_dropped{reason="queue_full"}`), never queued without bound. The primary's
-answer never waits on the lane: nothing on the request path awaits it.
+waits a moment so that the answer goes out first, then runs only while `is_idle` holds: every
+model's batcher idle and none busy in the last QUIET_S (`service.candidate.candidates`), since under
+load the event loop parsing requests is primary work too and batches follow each other closely. It
+runs on a thread of its own, a few texts per pass, so that it looks again soon. That thread keeps
+the normal CPU priority on purpose: at nice 19 on a loaded host the primary's p99 was worse, as the
+starved thread held the GIL the event loop waited for (priority inversion; BENCHMARKS.md).
+
+The lane holds at most `max_queue` texts: when the primaries keep the CPU busy it cannot drain, and
+what does not fit is dropped and counted (`sentiment_shadow_texts_dropped{reason="queue_full"}`),
+never queued without bound. The primary's answer never waits on the lane: nothing on the request
+path awaits it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,6 +32,7 @@ from service.log.recorder import RequestFacts
 log = logging.getLogger("service.shadow")
 SETTLE_S = 0.002  # after new texts arrive, let the event loop send the answers first
 YIELD_S = 0.005  # how often a waiting lane looks again whether the primaries are idle
+PASS_TEXTS = 8  # most texts in one shadow pass: short passes, so the lane looks again soon
 
 
 @dataclass
@@ -38,12 +41,6 @@ class ShadowJob:
     predictor: Predictor  # the candidate when the text was offered
     items: list[tuple[int, str]]  # (item_index, text) of the texts the primary answered
     offered: float  # time.monotonic()
-
-
-def _lowest_priority() -> None:
-    """Run this thread (and the runtime's threads it starts) at nice 19, where the OS allows it."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux: priority is per process there
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 class ShadowLane:
@@ -80,7 +77,8 @@ class ShadowLane:
 
     def start(self) -> None:
         self._stopping = False
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shadow", initializer=_lowest_priority)
+        self._wakeup = asyncio.Event()  # the running loop's: an app's lifespan may run again on another loop
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shadow")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="shadow-lane")
 
     async def stop(self) -> None:
@@ -107,12 +105,12 @@ class ShadowLane:
         self.depth += len(items)
         self._wakeup.set()
 
-    def _take(self) -> list[ShadowJob]:
-        """Whole jobs for one pass: one candidate's, up to `max_batch` texts (at least one job)."""
+    def _take(self, most: int) -> list[ShadowJob]:
+        """Whole jobs for one pass: one candidate's, up to `most` texts (at least one job)."""
         first = self._queue.popleft()
         jobs, texts = [first], len(first.items)
         while self._queue and self._queue[0].predictor is first.predictor:
-            if texts + len(self._queue[0].items) > self.max_batch:
+            if texts + len(self._queue[0].items) > most:
                 break
             job = self._queue.popleft()
             jobs.append(job)
@@ -132,7 +130,7 @@ class ShadowLane:
                 await asyncio.sleep(YIELD_S)  # primary work first, always
             if self._stopping:
                 break
-            jobs = self._take()
+            jobs = self._take(min(self.max_batch, PASS_TEXTS))
             predictor = jobs[0].predictor
             texts = [text for job in jobs for _, text in job.items]
             started = time.monotonic()
