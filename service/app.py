@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from model import Predictor, language
 from service.batcher import MicroBatcher
+from service.candidate.routes import router as candidate_router
 from service.config import Settings
 from service.console import web_router
 from service.errors import install_error_handlers
@@ -92,6 +93,7 @@ def create_app(
             service.models[name] = served
             service.announce_model(served)
         follower = asyncio.create_task(follow_rollouts(service)) if s.rollout_poll_s > 0 else None
+        await service.candidates.start()  # each model's shadow / canary candidate, the shadow lane, their poller
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(service)))
@@ -105,6 +107,7 @@ def create_app(
                     await follower
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
+            await service.candidates.stop()  # shadow texts still waiting are dropped: nobody waits on them
             for served in service.models.values():
                 await served.batcher.stop()  # answers everything already queued
             await asyncio.to_thread(writer.stop)  # writes every row held in memory
@@ -123,6 +126,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(monitoring_router)
+    app.include_router(candidate_router)
     app.include_router(web_router(service.settings, title=app.title))
     app.include_router(oip_router)
     install_openapi(app, service)

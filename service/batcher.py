@@ -83,6 +83,8 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._seconds_per_text = 0.002  # running estimate, for Retry-After
+        self._busy = False  # a forward pass is running
+        self.last_pass_end = 0.0  # time.monotonic() when the last forward pass ended
         self.batches_run = 0
 
     @property
@@ -92,6 +94,11 @@ class MicroBatcher:
     @property
     def depth(self) -> int:
         return len(self._queue) + len(self._jobs)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and no forward pass running (the shadow lane runs only then)."""
+        return not self._busy and not self._queue and not self._jobs
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
@@ -160,13 +167,17 @@ class MicroBatcher:
                 continue
             predictor = self.predictor
             started = time.monotonic()
+            self._busy = True
             try:
                 predictions, rows = await loop.run_in_executor(
                     self._executor, self._pass, predictor, [i.text for i in batch], jobs, started
                 )
+                self._busy = False
+                self.last_pass_end = time.monotonic()
                 if len(predictions) != len(batch):
                     raise RuntimeError(f"model returned {len(predictions)} results for {len(batch)} texts")
             except Exception as exc:  # noqa: BLE001 - a failed batch fails its requests, never the worker
+                self._busy = False
                 error = InferenceFailed(f"inference failed for this batch: {type(exc).__name__}: {exc}")
                 for item in batch:
                     if not item.future.done():

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model import ZH_MODEL_DIR
@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=256, description="worker processes python -m service runs on its port")
     rollout_poll_s: float = Field(
         2.0, ge=0, description="seconds between two reads of the newest rollout (0 = ignore rollouts)"
+    )
+    candidates: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict,
+        description="shadow / canary candidates at start, NAME=DIR pairs (a DIR alone: the default model's); "
+        "a candidate recorded in the log database (an admin call) takes precedence",
+    )
+    shadow_percent: float = Field(
+        100.0, ge=0, le=100, description="share of a model's requests its SENTIMENT_CANDIDATES candidate shadows"
+    )
+    canary_percent: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="share of clients (requests when open) its SENTIMENT_CANDIDATES candidate answers",
+    )
+    shadow_max_queue: int = Field(
+        1024, ge=1, description="texts waiting for shadow scoring; beyond it they are dropped and counted"
     )
     max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
     max_queue: int = Field(2048, ge=1, description="texts waiting for the model before 503")
@@ -148,15 +165,16 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "candidates", mode="before")
     @classmethod
-    def _parse_models(cls, value: object) -> object:
+    def _parse_models(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
         models: dict[str, str] = {}
-        for pair in (p.strip() for p in value.split(",")):
-            if not pair:
-                continue
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        if info.field_name == "candidates" and len(pairs) == 1 and "=" not in pairs[0]:
+            return {"": pairs[0]}  # SENTIMENT_CANDIDATES=DIR: the default model's (named once models are known)
+        for pair in pairs:
             name, sep, directory = (part.strip() for part in pair.partition("="))
             if not sep or not name or not directory:
                 raise ValueError(f"{pair!r} is not NAME=DIR (e.g. en=model/default,tickets=/models/tickets)")
@@ -183,6 +201,13 @@ class Settings(BaseSettings):
         if self.models and default is not None and default not in self.models:
             raise ValueError(
                 f"SENTIMENT_DEFAULT_MODEL {default!r} is not one of SENTIMENT_MODELS' names: {sorted(self.models)}"
+            )
+        if "" in self.candidates:  # one directory alone: the default model's candidate
+            self.candidates = {self.default_model_name: self.candidates[""]}
+        unknown = set(self.candidates) - set(self.served_models())
+        if unknown:
+            raise ValueError(
+                f"SENTIMENT_CANDIDATES names {sorted(unknown)}, not served models: {list(self.served_models())}"
             )
         return self
 

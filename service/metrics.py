@@ -54,6 +54,23 @@ class ServiceMetrics:
         self.rollout_poll_failures = Counter(
             "sentiment_rollout_poll_failures", "failed reads of the rollouts table", registry=r
         )
+        self.shadow_scored = Counter(
+            "sentiment_shadow_texts_scored", "texts a shadow candidate scored, by model", ["model"], registry=r
+        )
+        self.shadow_dropped = Counter(
+            "sentiment_shadow_texts_dropped",
+            "texts offered to a shadow candidate and not scored, by reason (queue_full: the CPU is short; "
+            "failed: the candidate raised; shutdown)",
+            ["reason"],
+            registry=r,
+        )
+        self.shadow_queue = Gauge("sentiment_shadow_queue_depth", "texts waiting for the shadow lane", registry=r)
+        self.canary_answers = Counter(
+            "sentiment_canary_texts", "texts a canary candidate answered, by model", ["model"], registry=r
+        )
+        self.candidate_poll_failures = Counter(
+            "sentiment_candidate_poll_failures", "failed reads of the candidates table", registry=r
+        )
 
 
 class _HttpTimeouts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -110,14 +110,14 @@ async def fast_predict_one(service: ServiceState, scope: Scope, body: bytes) -> 
     return 200, orjson.dumps(document), {}
 
 
-def _route(service: ServiceState, body: SentimentRequest | BatchRequest, text: str) -> Route:
-    return route(service, text, model=body.model, language=body.language, unsupported=body.unsupported_language)
+def _route(service: ServiceState, body: SentimentRequest | BatchRequest, text: str, sticky: str) -> Route:
+    return route(service, text, sticky, model=body.model, language=body.language, unsupported=body.unsupported_language)
 
 
 async def _route_one(service: ServiceState, body: SentimentRequest, facts: RequestFacts) -> Route:
     """Route a single text; a text in a language no model reads is refused, with its log row."""
     try:
-        return _route(service, body, body.text)
+        return _route(service, body, body.text, facts.client or facts.request_id)
     except UnsupportedLanguage as exc:
         await service.recorder.record(facts, [Item(body.text, None, exc, language=exc.language)])
         raise
@@ -131,7 +131,7 @@ async def _classify_one(service: ServiceState, routed: Route, text: str, facts: 
     """Predict one checked text, record its log row, return the `SentimentResponse` document."""
     served = routed.served
     (outcome,) = await predict(service, served, [text])
-    await service.recorder.record(facts, [Item(text, outcome, None, served.name, routed.language)])
+    await service.recorder.record(facts, [Item(text, outcome, None, served.name, routed.language, served.role)])
     return {
         **_sentiment(outcome),
         **_read_as(routed),
@@ -158,7 +158,9 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     (answer,) = await predict_with_options(service, served, [body.text], explain=body.explain, sentences=body.sentences)
     if isinstance(answer, ServiceError):
         raise answer
-    await service.recorder.record(facts, [Item(body.text, answer.outcome, None, served.name, routed.language)])
+    await service.recorder.record(
+        facts, [Item(body.text, answer.outcome, None, served.name, routed.language, served.role)]
+    )
     document = {**_sentiment(answer.outcome), **_read_as(routed), **option_fields(answer)}
     version = answer.outcome.model_version
     return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
@@ -177,20 +179,21 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
         raise TooLarge(f"{len(body.texts)} texts; the limit is {settings.max_batch_items} per request")
     problems = [check_text(t, settings.max_text_chars) for t in body.texts]
     routes: dict[int, Route] = {}
+    sticky = client or request.state.request_id  # a canary share answers the same clients every time
     for i, text in enumerate(body.texts):
         if problems[i] is None:
             try:
-                routes[i] = _route(service, body, text)
+                routes[i] = _route(service, body, text, sticky)
             except ServiceError as exc:
                 problems[i] = exc
-    groups: dict[str, list[int]] = {}  # model name -> the texts it reads, in order
+    groups: dict[tuple[str, str], list[int]] = {}  # (model name, primary or canary) -> the texts it reads, in order
+    readers: dict[tuple[str, str], ServedModel] = {}
     for i, chosen in routes.items():
-        groups.setdefault(chosen.served.name, []).append(i)
+        key = (chosen.served.name, chosen.served.role)
+        groups.setdefault(key, []).append(i)
+        readers[key] = chosen.served
     answered = await asyncio.gather(
-        *(
-            _predict_group(service, service.models[name], [body.texts[i] for i in group], body)
-            for name, group in groups.items()
-        )
+        *(_predict_group(service, readers[key], [body.texts[i] for i in group], body) for key, group in groups.items())
     )
     outcomes: dict[int, Outcome] = {}
     extra: dict[int, dict[str, Any]] = {}
@@ -213,14 +216,14 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
             document = {**_sentiment(outcome), **_read_as(routed), **extra[i]}
             results.append({**document, "model": routed.served.name, "model_version": outcome.model_version})
         if routed is not None:
-            items.append(Item(text, outcomes.get(i), problem, routed.served.name, routed.language))
+            items.append(Item(text, outcomes.get(i), problem, routed.served.name, routed.language, routed.served.role))
         else:
             items.append(Item(text, None, problem, language=getattr(problem, "language", None)))
     facts = RequestFacts(
         request_id, "sentiment/batch", client, named.name, request.state.started, body.explain, body.sentences
     )
     await service.recorder.record(facts, items)
-    own = [outcomes[i] for i in outcomes if routes[i].served is named]
+    own = [outcomes[i] for i in outcomes if routes[i].served.name == named.name]
     version = own[0].model_version if own else named.predictor.version
     return _json({"results": results, "model": named.name, "model_version": version, "request_id": request_id})
 
@@ -291,6 +294,10 @@ def request_log(
         str | None,
         Query(max_length=64, description="only rows of this model (rows from before named models: the default)"),
     ] = None,
+    role: Annotated[
+        Literal["served", "shadow", "all"],
+        Query(description="served: answers (primary and canary rows); shadow: a candidate's shadow scores; all"),
+    ] = "served",
 ) -> LogRows:
     """Recent request-log rows, newest first (admin)."""
     if service.engine is None:
@@ -304,6 +311,7 @@ def request_log(
             label=label,
             model=model,
             default=model is not None and model == service.default_model,
+            role=role,
         )
     except Exception as exc:  # noqa: BLE001 - a failing log database is a 503, not a 500
         raise NotReady(f"the request log cannot be read: {type(exc).__name__}") from None

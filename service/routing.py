@@ -34,12 +34,14 @@ def language_of(served: ServedModel) -> str | None:
 def route(
     service: ServiceState,
     text: str,
+    sticky: str,
     *,
     model: str | None = None,
     language: str | None = None,
     unsupported: Literal["refuse", "answer"] | None = None,
 ) -> Route:
-    """Pick the model for one checked text; raises `UnsupportedLanguage`, `ModelNotFound` or `NotReady`."""
+    """Pick the model for one checked text, and its canary candidate for the canary share of `sticky` (the
+    client's key id, else the request id); raises `UnsupportedLanguage`, `ModelNotFound` or `NotReady`."""
     if model is not None:
         candidates = [service.model(model)]
     else:
@@ -49,10 +51,10 @@ def route(
     languages = [language_of(served) for served in candidates]
     choice = choose(text, languages, language=language, sure=service.settings.language_confidence)
     if choice.index is not None:
-        return Route(candidates[choice.index], choice.language, choice.supported)
+        return Route(service.candidates.route(candidates[choice.index], sticky), choice.language, choice.supported)
     detected = choice.language or ""
     if (unsupported or service.settings.unsupported_language) == "answer":
-        return Route(candidates[0], detected, supported=False)
+        return Route(service.candidates.route(candidates[0], sticky), detected, supported=False)
     served = ", ".join(f"{code} ({s.name})" for s, code in zip(candidates, languages, strict=True) if code is not None)
     confidence = choice.confidence
     how = f"reads as {detected!r} (confidence {confidence:.2f})" if confidence is not None else f"is {detected!r}"

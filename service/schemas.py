@@ -207,6 +207,11 @@ class LogRow(BaseModel):
     unknown_tokens: int | None = None
     model: str | None = Field(None, description="the model's name; null on rows from before named models")
     language: str | None = Field(None, description="the language the text was read as; null when none was stated")
+    role: Literal["primary", "canary", "shadow"] = Field(
+        "primary",
+        description="primary: the model's answer; canary: its candidate's answer; shadow: the candidate's score "
+        "of a text the primary answered (never sent)",
+    )
 
 
 class LogRows(BaseModel):

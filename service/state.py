@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from model import Predictor, load_predictor
 from service.auth import KeyChecker
 from service.batcher import MicroBatcher
+from service.candidate.candidates import Candidates
 from service.config import Settings
 from service.errors import ModelNotFound, NotReady
 from service.explain_budget import ExplainBudget
@@ -43,6 +44,8 @@ class ServiceState:
         )
         self.engine: Engine | None = None
         self.draining = False
+        self.candidates = Candidates(self)  # shadow / canary candidates, their lane and poller
+        self.recorder.after = self.candidates.offer
         self.explain_budget = ExplainBudget(
             tokens=settings.explain_budget_tokens,
             timeout_s=settings.request_timeout_s,
@@ -61,6 +64,11 @@ class ServiceState:
         if served is None:
             raise ModelNotFound(f"no model named {name!r}; this server serves {list(self.models)}")
         return served
+
+    def route(self, name: str | None, sticky: str) -> ServedModel:
+        """The model a prediction request names, as it answers `sticky` (the client's key id, else the request id):
+        its canary candidate for the canary share of keys."""
+        return self.candidates.route(self.model(name), sticky)
 
     @property
     def batcher(self) -> MicroBatcher | None:

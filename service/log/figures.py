@@ -102,12 +102,17 @@ MODEL = bindparam("model", type_=LOG.model.type)
 INTERVAL = bindparam("interval", type_=Integer())
 
 
+# Answers someone was sent (primary and canary rows): a shadow row is a candidate's score of a text the
+# primary answered, so no served figure (stats, the rollup, drift, feedback, the review queue) counts it.
+SERVED = LOG.role != "shadow"
+
+
 def in_window(versioned: bool, late: bool = False, model: int = 0) -> ColumnElement[bool]:
-    """Rows of [start, end) (of one version); with `late`, only those with an id above `after_id`.
+    """Served rows of [start, end) (of one version); with `late`, only those with an id above `after_id`.
 
     `model` (`Window.scope`): 0 any model, 1 rows named `model`, 2 those and rows without a name.
     """
-    condition = and_(LOG.created_at >= START, LOG.created_at < END)
+    condition = and_(LOG.created_at >= START, LOG.created_at < END, SERVED)
     if late:
         condition = and_(condition, LOG.id > AFTER_ID)
     if model:
@@ -132,7 +137,7 @@ def bucket_of(column: ColumnElement[Any], edges: Sequence[float]) -> ColumnEleme
     return case(*[(column < edge, i) for i, edge in enumerate(edges[1:-1])], else_=len(edges) - 2)
 
 
-PREDICTED = LOG.label.is_not(None)  # rows that were predicted (an item's error rows are not)
+PREDICTED = and_(LOG.label.is_not(None), SERVED)  # answers predicted (not an item's error rows, nor shadow rows)
 UNKNOWN_RATE = cast(LOG.unknown_tokens, Float) / LOG.tokens
 
 

@@ -18,8 +18,11 @@ def recent_rows(
     label: str | None = None,
     model: str | None = None,
     default: bool = False,
+    role: str = "served",
 ) -> list[dict[str, Any]]:
     """Return the newest log rows first (by time); `model` keeps one model's rows (`default`: it is the default).
+
+    `role`: `served` (answers: primary and canary rows), `shadow` (a candidate's shadow scores) or `all`.
 
     Ordered by created_at alone, so that whatever the planner's row estimates (stale on a log that
     grows all the time), a backward scan of ix_request_log_created_at (or, with a label,
@@ -34,6 +37,10 @@ def recent_rows(
         query = query.where(table.c.label == label)
     if model is not None:
         query = query.where(model_is(table.c.model, model, default=default))
+    if role == "served":
+        query = query.where(table.c.role != "shadow")
+    elif role == "shadow":
+        query = query.where(table.c.role == "shadow")
     with engine.connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query)]
     for row in rows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -32,6 +32,7 @@ class RequestFacts:
     started: float  # time.perf_counter() when the request arrived: latency is measured from it
     explain: bool = False
     sentences: bool = False
+    role: str = "primary"  # primary or canary: which of the model's versions answered (shadow rows: ShadowLane)
 
 
 class Item(NamedTuple):
@@ -43,6 +44,7 @@ class Item(NamedTuple):
     problem: ServiceError | None = None
     model: str | None = None  # None: the request's (RequestFacts.model)
     language: str | None = None
+    role: str | None = None  # None: the request's (RequestFacts.role); a batch may mix a canary and primaries
 
 
 class RequestRecorder:
@@ -57,12 +59,16 @@ class RequestRecorder:
         self.log_mode = log_mode
         self.durable_timeout_s = durable_timeout_s
         self.writer: RequestLogWriter | None = None  # set once the lifespan has started it
+        # Called with every request once its rows are handed over (the shadow lane takes its texts there).
+        self.after: Callable[[RequestFacts, Sequence[Item]], None] | None = None
 
     async def record(self, facts: RequestFacts, items: Sequence[Item]) -> None:
         """Log one row per item (in order: `item_index`); in durable mode return once they are committed."""
         latency_s = time.perf_counter() - facts.started
         rows = [self.row(facts, i, item, latency_s) for i, item in enumerate(items)]
         await self._hand(rows)
+        if self.after is not None:
+            self.after(facts, items)
 
     def row(
         self,
@@ -98,6 +104,7 @@ class RequestRecorder:
             "unknown_tokens": None,
             "model": item.model or facts.model,
             "language": item.language,
+            "role": item.role or facts.role,
         }
         if outcome is not None:
             row.update(
@@ -110,6 +117,13 @@ class RequestRecorder:
                 unknown_tokens=outcome.prediction.unknown_tokens,
             )
         return row
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Queue rows without waiting for their commit, whatever the log mode (shadow rows: nobody waits on them)."""
+        writer = self.writer
+        if writer is not None:
+            for row in rows:
+                writer.add(row)
 
     async def _hand(self, rows: list[dict[str, Any]]) -> None:
         writer = self.writer

@@ -1,4 +1,4 @@
-"""The log database's tables: one row per text served, feedback on those rows, model rollouts.
+"""The log database's tables: one row per text served, feedback on those rows, model rollouts, candidates.
 
 Alembic migrations (`migrations/versions`) create them; these classes must match the newest one.
 """
@@ -49,6 +49,9 @@ class RequestLogRow(Base):
     model: Mapped[str | None] = mapped_column(String(64))
     # Added by 0007: the language the text was read as (named by the request or detected); NULL before.
     language: Mapped[str | None] = mapped_column(String(16))
+    # Added by 0008: primary (the model's answer), canary (its candidate's answer) or shadow (the
+    # candidate's score of a text the primary answered: never an answer, left out of every served figure).
+    role: Mapped[str] = mapped_column(String(16), server_default="primary")
 
 
 class FeedbackRow(Base):
@@ -88,6 +91,25 @@ class RolloutRow(Base):
     model_dir: Mapped[str | None] = mapped_column(Text)  # None = the replica's configured artifact
     requested_by: Mapped[str | None] = mapped_column(String(128))  # the replica that took the admin request
     model: Mapped[str | None] = mapped_column(String(64))  # the model's name (0006); NULL = the default model
+
+
+class CandidateRow(Base):
+    """A model's shadow / canary candidate as every replica should run it: the newest row of each model wins.
+
+    A row without `model_dir` stops the candidate (an admin's stop, or a promote once its rollout is recorded).
+    """
+
+    __tablename__ = "candidates"
+    __table_args__ = (Index("ix_candidates_model_id", "model", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model: Mapped[str] = mapped_column(String(64))  # the served model it is a candidate for
+    model_dir: Mapped[str | None] = mapped_column(Text)  # its artifact (an absolute path); None = no candidate
+    version: Mapped[str | None] = mapped_column(String(32))  # what that artifact held on the replica that asked
+    shadow_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    requested_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class StatsRollupRow(Base):

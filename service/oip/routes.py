@@ -222,12 +222,14 @@ async def _infer(
         raise InvalidRequest(f"{where}: {first['msg']}") from None
     texts = _texts(service, body, binary)
     wanted = _wanted(body)  # refused before any work, as a bad text is
+    request_id = request.state.request_id
+    if version is None:  # a request for one version gets that one; otherwise the canary share may answer
+        served = service.route(name, client or request_id)
     outcomes = await predict(service, served, texts)
     labels = list(outcomes[0].prediction.probabilities)
     if any(list(o.prediction.probabilities) != labels for o in outcomes):
         raise InferenceFailed("the model was reloaded with other labels during this request; send it again")
-    request_id = request.state.request_id
-    facts = RequestFacts(request_id, "v2/infer", client, served.name, request.state.started)
+    facts = RequestFacts(request_id, "v2/infer", client, served.name, request.state.started, role=served.role)
     await service.recorder.record(facts, [Item(t, o) for t, o in zip(texts, outcomes, strict=True)])
     values: dict[str, tuple[str, list[int], Any]] = {
         "label": ("BYTES", [len(texts)], [o.prediction.label for o in outcomes]),

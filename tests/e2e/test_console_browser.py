@@ -337,3 +337,59 @@ def test_review_says_why_no_text_in_hash_mode(
         assert b.errors == [] and b.outside == []
     finally:
         server.stop()
+
+
+def test_monitor_picks_a_model_and_compares_its_candidate(
+    chromium: Callable[[str], Browser], tiny_artifact: Path, tmp_path: Path, shots: Path
+) -> None:
+    """Two models; the default one runs a candidate (shadow 100%): Monitor's compare panel shows it; Stop drops it."""
+    from tests.conftest import make_artifact
+
+    candidate = make_artifact(tmp_path / "candidate", seed=11)
+    second = make_artifact(tmp_path / "second", seed=4)
+    env = {
+        "SENTIMENT_MODELS": f"en={tiny_artifact},tickets={second}",
+        "SENTIMENT_CANDIDATES": f"en={candidate}",
+        "SENTIMENT_LOG_FLUSH_MS": "10",
+    }
+    server = ServerProcess.start(tmp_path / "candidate.db", env)
+    try:
+        words = ["good movie", "bad plot", "great fine", "awful poor", "the movie was not good", "fine ."]
+        for i in range(30):
+            httpx.post(server.url + "/v1/sentiment", json={"text": words[i % len(words)] + " !" * (i % 3)}, timeout=10)
+        httpx.post(server.url + "/v1/sentiment", json={"text": "good", "model": "tickets"}, timeout=10)
+        shadow_rows = "SELECT count(*) FROM request_log WHERE role = 'shadow'"
+        _eventually(lambda: _db(server, shadow_rows) == [(30,)], "30 shadow rows")
+        b = chromium(server.url)
+        b.goto("/console/monitor")
+        b.page.fill('input[name="key"]', ADMIN)
+        b.page.locator("#login button[type=submit]").click()
+        page = b.page
+        page.locator("#agreement").wait_for()
+        assert page.input_value("#model") == "en"
+        assert _tile(b, "Requests") == "30"  # the shadow rows are not answers
+        pairs = _db(
+            server,
+            "SELECT count(*), sum(p.label = s.label) FROM request_log s JOIN request_log p"
+            " ON p.request_id = s.request_id AND p.item_index = s.item_index AND p.role = 'primary'"
+            " WHERE s.role = 'shadow'",
+        )
+        assert pairs[0][0] == 30
+        assert page.inner_text("#agreement") == f"{100 * pairs[0][1] / 30:.1f}%"
+        assert "Candidate " in page.inner_text("#candidate-line") and "shadow 100%" in page.inner_text(
+            "#candidate-line"
+        )
+        page.screenshot(path=str(shots / "console-compare.png"), full_page=True)
+
+        page.select_option("#model", "tickets")
+        _eventually(lambda: "No candidate runs for model tickets" in page.inner_text("#candidate-line"), "tickets")
+        assert _tile(b, "Requests") == "1"
+        page.select_option("#model", "en")
+        page.locator("#stop-candidate").wait_for()
+        page.click("#stop-candidate")
+        _eventually(lambda: "No candidate runs for model en" in page.inner_text("#candidate-line"), "stopped")
+        assert page.locator("#agreement").is_visible()  # the window's shadow rows stay comparable
+        assert _db(server, "SELECT model_dir FROM candidates ORDER BY id DESC LIMIT 1") == [(None,)]
+        assert b.errors == [] and b.outside == []
+    finally:
+        server.stop()

@@ -77,6 +77,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "en": _with_language(tiny, root / "en", "en"),
         "zh": _with_language(other, root / "zh", "zh"),
         "any": _with_language(tiny, root / "any", None),
+        "en2": _with_language(make_artifact(root / "third", seed=11), root / "en2", "en"),
     }
 
 
@@ -214,3 +215,18 @@ def test_a_text_that_only_leans_to_another_language_is_answered_flagged(client: 
     text = "Una película maravillosa, me encantó de principio a fin."  # es at about 0.7: not sure enough to refuse
     body = client.post("/v1/sentiment", json={"text": text}).json()
     assert (body["model"], body["language"], body["supported"]) == ("en", "es", False)
+
+
+def test_a_canary_answers_its_models_share_of_a_routed_batch(client: TestClient, artifacts: dict[str, Path]) -> None:
+    auth = {"X-API-Key": ADMIN}
+    body = {"model_dir": str(artifacts["en2"]), "shadow_percent": 0, "canary_percent": 100}
+    assert client.put("/v1/models/en/candidate", json=body, headers=auth).status_code == 200
+    candidate = client.get("/v1/models/en/candidate", headers=auth).json()["candidate"]["version"]
+    results = client.post("/v1/sentiment/batch", json={"texts": [EN, ZH]}).json()["results"]
+    assert [(r["model"], r["language"]) for r in results] == [("en", "en"), ("zh", "zh")]
+    assert results[0]["model_version"] == candidate != results[1]["model_version"]  # only en has a candidate
+    rows = {r["item_index"]: r for r in admin_rows(client) if r["endpoint"] == "sentiment/batch"}
+    assert [(rows[i]["model"], rows[i]["role"], rows[i]["language"]) for i in (0, 1)] == [
+        ("en", "canary", "en"),
+        ("zh", "primary", "zh"),
+    ]

@@ -37,6 +37,7 @@ def test_schema_migrates_and_rows_round_trip(database_url: str) -> None:
         tokens=4,
         unknown_tokens=1,
         label="positive",
+        role="shadow",
     )
     writer.add(row)
     assert writer.flush(10)
@@ -44,7 +45,7 @@ def test_schema_migrates_and_rows_round_trip(database_url: str) -> None:
     with engine.connect() as connection:
         stored = connection.execute(select(RequestLogRow.__table__)).one()._mapping
     assert (stored["explain"], stored["sentences"], stored["tokens"], stored["unknown_tokens"]) == (True, False, 4, 1)
-    assert (stored["text"], stored["score"], stored["client_key_id"]) == (text, 0.125, None)
+    assert (stored["text"], stored["score"], stored["client_key_id"], stored["role"]) == (text, 0.125, None, "shadow")
     stored_at = stored["created_at"]
     assert (stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=UTC)) == created  # SQLite drops the zone
     engine.dispose()

@@ -33,7 +33,6 @@ def log_row(created_at: datetime, **values: Any) -> dict[str, Any]:
         "sentences": False,
         "tokens": 2,
         "unknown_tokens": 0,
-        "language": None,
     }
     row.update(values)
     return row

@@ -15,17 +15,36 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 
+  let models = [];
+
   async function start() {
-    const info = await api("/v1/model");
-    if (info.ok) {
-      addVersion(info.data.version);
-      modelLabels = info.data.labels || [];
-    }
+    const listed = await api("/v1/models");
+    models = listed.ok ? listed.data.models || [] : [];
+    const picker = document.getElementById("model");
+    picker.append(...models.map((m) => el("option", { value: m.name, text: m.name + (m.default ? " (default)" : "") })));
+    const chosen = models.find((m) => m.default) || models[0];
+    if (chosen) picker.value = chosen.name;
+    pickModel();
     document.getElementById("monitor-form").addEventListener("submit", (e) => { e.preventDefault(); load(e); });
+    picker.addEventListener("change", () => { pickModel(); load(new Event("change")); });
     for (const id of ["window", "version"]) document.getElementById(id).addEventListener("change", load);
+    document.getElementById("promote").addEventListener("click", () => candidateCall("POST", "/promote", "Promote"));
+    document.getElementById("stop-candidate").addEventListener("click", () => candidateCall("DELETE", "", "Stop"));
     document.getElementById("auto").addEventListener("change", schedule);
     await load(new Event("start"));
   }
+
+  /* A model's own versions and labels: the version list starts again from the model picked. */
+  function pickModel() {
+    const m = models.find((x) => x.name === document.getElementById("model").value);
+    modelLabels = m ? m.labels || [] : [];
+    knownVersions.clear();
+    const select = document.getElementById("version");
+    select.replaceChildren(el("option", { value: "", text: "all" }));
+    if (m) addVersion(m.version);
+  }
+
+  function model() { return document.getElementById("model").value; }
 
   function addVersion(v) {
     if (!v || knownVersions.has(v)) return;
@@ -46,6 +65,7 @@
       const params = new URLSearchParams({ window: document.getElementById("window").value });
       const version = document.getElementById("version").value;
       if (version) params.set("model_version", version);
+      if (model()) params.set("model", model());
       const result = await api("/v1/stats?" + params);
       if (!result.ok) {
         clearInterval(timer);
@@ -55,6 +75,7 @@
       show("monitor-error", "");
       document.getElementById("monitor-body").hidden = false;
       render(result.data);
+      await loadCompare();
       schedule();
     } finally {
       loading = false;
@@ -181,6 +202,73 @@
       }
     }
     box.replaceChildren(...parts);
+  }
+
+  /* The compare panel: the model's candidate (if any) against it, over the same window. */
+  async function loadCompare() {
+    if (!model()) return;
+    const base = "/v1/models/" + encodeURIComponent(model());
+    const [state, figures] = await Promise.all([
+      api(base + "/candidate"),
+      api(base + "/compare?" + new URLSearchParams({ window: document.getElementById("window").value, limit: "10" })),
+    ]);
+    if (!state.ok || !figures.ok) return show("compare-error", Console.explain(state.ok ? figures : state, "Compare"));
+    show("compare-error", "");
+    renderCompare(state.data, figures.data);
+  }
+
+  function renderCompare(state, c) {
+    const cand = state.candidate;
+    document.getElementById("promote").hidden = !cand;
+    document.getElementById("stop-candidate").hidden = !cand;
+    document.getElementById("candidate-line").textContent = cand
+      ? "Candidate " + cand.version + " (" + cand.model_dir + ") · shadow " + cand.shadow_percent + "% · canary " +
+        cand.canary_percent + "% · model serves " + state.serving_version
+      : "No candidate runs for model " + state.model + (state.error ? " (" + state.error + ")" : "") +
+        ". Start one with PUT /v1/models/" + state.model + "/candidate.";
+    const box = document.getElementById("compare");
+    const a = c.agreement || {};
+    if (!a.pairs && !(c.latency_ms?.canary?.count)) {
+      box.replaceChildren(el("p", { class: "empty", text: "No shadow or canary rows in this window." }));
+      return;
+    }
+    const lat = c.latency_ms || {}, both = c.feedback?.on_both || {}, served = c.feedback?.served || {};
+    const row = (name, ...cells) => el("tr", {}, el("th", { text: name }), ...cells.map((x) => el("td", { text: x })));
+    const parts = [
+      el("p", {}, "Agreement ", el("strong", { id: "agreement", text: pct(a.rate) }),
+        " on " + fmt(a.pairs || 0, 0) + " texts both scored" + (c.candidate_version ? " (candidate " + c.candidate_version + ")" : "") + "."),
+      el("div", { class: "table-wrap" }, el("table", { id: "compare-table" },
+        el("thead", {}, el("tr", {}, el("th", { text: "" }), el("th", { text: "primary" }), el("th", { text: "candidate" }))),
+        el("tbody", {},
+          row("latency p50 / p99 (ms)", fmt(lat.primary?.p50, 1) + " / " + fmt(lat.primary?.p99, 1),
+            "shadow " + fmt(lat.shadow?.p50, 1) + " / " + fmt(lat.shadow?.p99, 1) +
+            (lat.canary?.count ? " · canary " + fmt(lat.canary.p50, 1) + " / " + fmt(lat.canary.p99, 1) : "")),
+          row("accuracy on feedback both scored (" + fmt(both.count || 0, 0) + ")", pct(both.primary_accuracy), pct(both.candidate_accuracy)),
+          row("accuracy of answers sent", pct(served.primary?.accuracy) + " (" + fmt(served.primary?.count || 0, 0) + ")",
+            "canary " + pct(served.canary?.accuracy) + " (" + fmt(served.canary?.count || 0, 0) + ")")))),
+      el("div", { class: "table-wrap" }, el("table", {},
+        el("caption", { text: "Agreement by the model's label" }),
+        el("thead", {}, el("tr", {}, el("th", { text: "label" }), el("th", { text: "texts" }), el("th", { text: "agreement" }))),
+        el("tbody", {}, ...Object.entries(a.by_label || {}).map(([label, g]) =>
+          el("tr", {}, el("td", { text: label }), el("td", { text: fmt(g.pairs, 0) }), el("td", { text: pct(g.rate) })))))),
+    ];
+    const worst = c.disagreements || [];
+    if (worst.length) {
+      parts.push(el("div", { class: "table-wrap" }, el("table", { id: "disagreements" },
+        el("caption", { text: "Most confident disagreements (to review)" }),
+        el("thead", {}, el("tr", {}, el("th", { text: "text" }), el("th", { text: "primary" }), el("th", { text: "candidate" }))),
+        el("tbody", {}, ...worst.map((d) => el("tr", {},
+          el("td", { text: d.text ?? "(text not logged) " + d.request_id }),
+          el("td", { text: d.primary.label + " " + fmt(d.primary.score, 2) }),
+          el("td", { text: d.candidate.label + " " + fmt(d.candidate.score, 2) })))))));
+    }
+    box.replaceChildren(...parts);
+  }
+
+  async function candidateCall(method, suffix, what) {
+    const result = await api("/v1/models/" + encodeURIComponent(model()) + "/candidate" + suffix, { method });
+    if (!result.ok) return show("compare-error", Console.explain(result, what));
+    await loadCompare();
   }
 
   function histogram(id, h, what, color, digits) {
