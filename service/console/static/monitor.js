@@ -8,6 +8,7 @@
   const knownVersions = new Set();
   let timer = null;
   let loading = false;
+  let again = false; // a choice made while a load ran: load once more with it when that one ends
   let modelLabels = [];
 
   const COLORS = ["#1f6feb", "#cf222e", "#1f883d", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#57606a"];
@@ -59,7 +60,8 @@
 
   async function load(event) {
     // The timer skips a hidden tab: no queries on the log for a page nobody is looking at.
-    if (loading || (event === undefined && document.hidden)) return;
+    if (event === undefined && document.hidden) return;
+    if (loading) { again = again || event !== undefined; return; }
     loading = true;
     try {
       const params = new URLSearchParams({ window: document.getElementById("window").value });
@@ -79,6 +81,7 @@
       schedule();
     } finally {
       loading = false;
+      if (again) { again = false; load(new Event("again")); }
     }
   }
 
