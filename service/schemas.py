@@ -27,7 +27,10 @@ MIXED = (
 
 # What a text must be, as the schema says it (the routes check it, `check_text`): at least one
 # character that is not whitespace, no NUL; `maxLength` is set per app (service/openapi.py).
-TEXT_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
+# "Whitespace" as Python's str.isspace (what check_text strips), written out: a pattern's \s (ECMAScript's)
+# lacks \x1c-\x1f and \x85 and has \ufeff, so a text of only "\x1e" would be schema-valid and refused.
+_SPACE = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": rf"^[^\u0000]*[^{_SPACE}\u0000][^\u0000]*$"}
 MODEL = (
     "the served model to ask, by name (`GET /v1/models`); default: the model of the text's language, else the "
     "default model (SENTIMENT_DEFAULT_MODEL)"
