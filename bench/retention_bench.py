@@ -13,10 +13,13 @@
    DETACH / DROP per day), and the pass's own rows/s.
 3. The writer's top rate (as fast as it commits) without and during a prune (if it still runs).
 
-On PostgreSQL (`--layout both`, the default there) this runs twice in one server: on a plain
-table (then `python -m service partition-log`'s conversion of what is left, paced writes running
-through it, and the top rate after it), and on a log partitioned by day from the start (day
-partitions made for the 30 days before the fill). The databases are deleted at the end.
+On PostgreSQL (`--layout both`, the default there) two databases in one server: a plain table and a
+log partitioned by day from the start (day partitions made for the 30 days before the fill), each
+vacuumed after its fill; the top rates alternate between them (`--rounds`, median shown, a
+CHECKPOINT before each). Then the prune on each: row deletes on the plain table, day partitions
+dropped on the other. Last, `python -m service partition-log`'s conversion of what is left of the
+plain table, paced writes running through it, and the top rate after it. The databases are
+deleted at the end.
 """
 
 from __future__ import annotations
@@ -115,17 +118,39 @@ def report(what: str, rate: float, p50: float, p99: float, worst: float) -> None
     print(f"{what:>32}: {rate:7.0f} rows/s, commit p50 {p50:6.1f} ms, p99 {p99:6.1f} ms, max {worst:6.1f} ms")
 
 
-def phases(engine: Engine, args: argparse.Namespace, label: str) -> None:
-    """Quiet writer, then the writer during a retention pass of half the log."""
-    print(f"\n## {label}")
-    report(f"paced {args.rate}/s, quiet", *paced(engine, args.rate, args.seconds))
-    top, _, _, _ = measure_writer(engine, args.top)
-    print(f"{'top rate, quiet':>32}: {top:7.0f} rows/s")
+def settle(engine: Engine) -> None:
+    """PostgreSQL: VACUUM ANALYZE (so autovacuum does not start on the fresh rows mid-measure), then CHECKPOINT."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.exec_driver_sql("VACUUM (ANALYZE) request_log")
+        connection.exec_driver_sql("CHECKPOINT")
+
+
+def quiet(engines: dict[str, Engine], args: argparse.Namespace) -> None:
+    """Each log alone: paced writes, then the top rate, `--rounds` times alternating between the logs."""
+    print("\n## the writer alone")
+    for label, engine in engines.items():
+        report(f"{label}: paced {args.rate}/s", *paced(engine, args.rate, args.seconds))
+    tops: dict[str, list[float]] = {label: [] for label in engines}
+    for _ in range(args.rounds):
+        for label, engine in engines.items():
+            settle(engine)
+            tops[label].append(measure_writer(engine, args.top)[0])
+    for label, rates in tops.items():
+        listed = ", ".join(f"{r:,.0f}" for r in rates)
+        print(f"{label + ': top rate':>32}: median {statistics.median(rates):7.0f} rows/s ({listed})")
+
+
+def during_prune(engine: Engine, args: argparse.Namespace, label: str) -> None:
+    """The writer while a retention pass of half the log runs (started 2 s into the paced phase)."""
+    print(f"\n## {label}: a retention pass of 15 days")
+    settle(engine)
     with InThread(lambda: retention(engine)) as pruning:
         report(f"paced {args.rate}/s, during a prune", *paced(engine, args.rate, args.seconds))
         still = pruning.running
         top, _, _, _ = measure_writer(engine, args.top)
-        what = "during a prune" if still else "after the prune"
+        what = "during the prune" if still else "after the prune"
         print(f"{'top rate, ' + what:>32}: {top:7.0f} rows/s")
     result = pruning.result
     dropped = f", {len(result.partitions)} partitions dropped" if result.partitions else ""
@@ -158,6 +183,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="paced writes, rows/s")
     parser.add_argument("--seconds", type=float, default=20, help="paced writes, seconds per phase")
     parser.add_argument("--top", type=int, default=100_000, help="rows for each top-rate measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="top-rate measurements per log, alternating")
     args = parser.parse_args()
     layout = args.layout or ("both" if args.engine == "postgresql" else "plain")
     if args.engine == "sqlite" and layout != "plain":
@@ -171,18 +197,28 @@ def main() -> None:
 
             server = PostgresServer(fsync=True)
             server.__enter__()
+        engines: dict[str, Engine] = {}
         for partitioned in [False, True] if layout == "both" else [layout == "partitioned"]:
+            label = "partitioned by day" if partitioned else "one table"
             url = f"sqlite:///{workdir / 'log.db'}" if server is None else server.create_database()
-            engine = make_engine(url, durable=False)
+            engine = engines[label] = make_engine(url, durable=False)
             upgrade_schema(engine, partition=partitioned)
             start = datetime.now(UTC) - timedelta(seconds=SPAN_S)
             if partitioned:
                 made = parts.maintain(engine, now=datetime.now(UTC), first_day=start)
-                print(f"\npartitions: {len(made.created)} days made for the fill")
-            print(f"fill: {args.rows:,} rows over 30 days in {fill(engine, args.rows, args.rows, start):.0f} s")
-            phases(engine, args, "partitioned by day" if partitioned else "one table")
-            if server is not None and not partitioned:
-                conversion(engine, args)
+                print(f"{label}: {len(made.created)} day partitions made for the fill")
+            seconds = fill(engine, args.rows, args.rows, start)
+            began = time.perf_counter()
+            settle(engine)
+            vacuum_s = time.perf_counter() - began
+            print(f"{label}: {args.rows:,} rows over 30 days in {seconds:.0f} s, vacuumed in {vacuum_s:.0f} s")
+        quiet(engines, args)
+        for label, engine in engines.items():
+            during_prune(engine, args, label)
+        if "one table" in engines and server is not None:
+            print("\n## one table: python -m service partition-log's conversion")
+            conversion(engines["one table"], args)
+        for engine in engines.values():
             engine.dispose()
     finally:
         if server is not None:
