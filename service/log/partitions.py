@@ -160,8 +160,9 @@ def create_day(connection: Connection, day: datetime) -> int:
     return max(moved, 0)
 
 
-def _retry(engine: Engine, work: Callable[[Connection], T], tries: int = LOCK_TRIES) -> T:
-    """Run `work` in a transaction; on a lock timeout try again (after a pause), at most `tries` times."""
+def _retry(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work` in a transaction; on a lock timeout try again (after a pause), at most LOCK_TRIES times."""
+    tries = LOCK_TRIES
     for attempt in range(tries):
         try:
             with engine.begin() as connection:
@@ -396,7 +397,7 @@ class Dropped:
     kept: list[str] = field(
         default_factory=list
     )  # past the cutoff but holding rows retention must keep: pruned by rows
-    busy: int = 0  # could not get the lock in time: left for the next pass
+    busy: int = 0  # could not get the lock in time: this one and the rest are left for the next pass
 
 
 def _must_keep(connection: Connection, name: str, *, seen_id: int | None, feedback_cutoff: datetime | None) -> bool:
@@ -458,8 +459,8 @@ def drop_old(
         except OperationalError as exc:
             if "lock timeout" not in str(exc):
                 raise
-            result.busy += 1
-            continue
+            result.busy += 1  # the others wait too: each try makes the writers queue behind it
+            break
         if done is None:
             return None
         if done:

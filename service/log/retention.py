@@ -106,6 +106,10 @@ def prune(
                 result.skipped = "another replica is pruning"
                 return result
             result.partitions, result.rows = dropped.partitions, dropped.rows
+            if dropped.busy:  # not row by row instead: the next pass drops them
+                result.cutoff = cutoff
+                result.skipped = f"request_log was busy: {dropped.busy} old partitions wait for the next pass"
+                return result
         result.cutoff = cutoff
         chosen = select(LOG.id).where(LOG.created_at < cutoff, ~_protected(feedback_cutoff))
         if seen_id is not None:

@@ -77,6 +77,8 @@ async def retain_forever(service: ServiceState, metrics: RetentionMetrics) -> No
             metrics.deleted.labels("request_log").inc(result.rows)
             metrics.deleted.labels("stats_rollup").inc(result.rollup_rows)
             metrics.dropped.inc(len(result.partitions))
+            if result.partitions:
+                log.info("log retention: dropped partitions %s", ", ".join(result.partitions))
             if result.cutoff is not None:
                 metrics.cutoff.set(result.cutoff.timestamp())
             total += result.rows

@@ -3,6 +3,7 @@ keeping the rows it must), `python -m service partition-log` on a populated log,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +76,24 @@ def test_a_new_log_is_partitioned_by_day_with_partitions_ahead(partitioned: Engi
     assert len(_names(partitioned)) == parts.AHEAD_DAYS + 5
 
 
+def test_the_service_starts_a_new_postgresql_log_partitioned_and_keeps_days_ahead(
+    settings_for: Callable[..., Settings], postgres_url: str
+) -> None:
+    settings = settings_for(database_url=postgres_url, drift_refresh_s=0, stats_rollup_s=0)
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
+        registry = client.app.state.service.metrics.registry  # type: ignore[attr-defined]
+        for _ in range(200):  # the background task's first pass, at start
+            if registry.get_sample_value("sentiment_log_partitions_ahead_days") == parts.AHEAD_DAYS:
+                break
+            client.get("/healthz")
+            time.sleep(0.02)
+        assert registry.get_sample_value("sentiment_log_partitions_ahead_days") == parts.AHEAD_DAYS
+        client.post("/v1/sentiment", json={"text": "good"}, headers={"X-Request-ID": "served"})
+        assert client.app.state.service.writer.flush(5)  # type: ignore[attr-defined]
+        assert _where(engine) == {"served": parts.day_name(parts.day_floor(datetime.now(UTC)))}
+
+
 def test_the_partitioned_log_is_the_declared_table(partitioned: Engine) -> None:
     """The parent has every declared column and index; autogenerate (env.py's filter) ignores the partitions."""
     with partitioned.connect() as connection:
@@ -134,6 +153,21 @@ def test_retention_drops_whole_old_days_and_keeps_the_rows_feedback_needs(partit
     assert (again.partitions, again.rows) == ([parts.day_name(parts.day_floor(NOW - 39 * DAY))], 1)
     with partitioned.connect() as connection:  # the feedback itself stays
         assert connection.scalar(select(func.count()).select_from(FeedbackRow)) == 1
+
+
+def test_a_drop_that_cannot_get_its_lock_waits_for_the_next_pass(
+    partitioned: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts.maintain(partitioned, now=NOW, first_day=NOW - 40 * DAY, ahead_days=0)
+    _write(partitioned, [log_row(NOW - 40 * DAY, request_id="old")])
+    monkeypatch.setattr(parts, "LOCK_TRIES", 1)
+    with partitioned.connect() as reader:  # a long read holds its lock on request_log until it ends
+        reader.execute(text("SELECT count(*) FROM request_log"))
+        busy = prune(partitioned, now=NOW, retention_days=30, rollup_on=False, pause_s=0)
+        assert busy.partitions == [] and busy.rows == 0 and "busy" in (busy.skipped or "")
+        assert "old" in _where(partitioned)  # nor deleted row by row
+    done = prune(partitioned, now=NOW, retention_days=30, rollup_on=False, pause_s=0)
+    assert parts.day_name(parts.day_floor(NOW - 40 * DAY)) in done.partitions and done.rows == 1
 
 
 def test_a_day_with_a_row_the_rollup_has_not_read_stays(partitioned: Engine) -> None:
