@@ -133,6 +133,8 @@ def measure_writer(engine: Engine, count: int, data: Path | None = None) -> tupl
         "sentences": False,
         "tokens": 30,
         "unknown_tokens": 2,
+        "model": None,
+        "language": None,
     }
     digest = "9" * 64
     tenth = count // 10

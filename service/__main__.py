@@ -1,4 +1,4 @@
-"""`python -m service`: run the API with uvicorn (SENTIMENT_WORKERS processes); `migrate`; `rollup`."""
+"""`python -m service`: run the API with uvicorn (SENTIMENT_WORKERS processes); `migrate`; `rollup`; `partition-log`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="print one line per request (the SQL log has them all)"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{migrate,rollup}")
+    commands = parser.add_subparsers(dest="command", metavar="{migrate,rollup,partition-log}")
     migrate = commands.add_parser(
         "migrate", help="upgrade the log database's schema to the newest revision, then exit (no server)"
     )
@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rollup.add_argument(
         "--reset", action="store_true", help="forget the rollup first and rebuild it from the log (after deleting rows)"
+    )
+    commands.add_parser(
+        "partition-log",
+        help="PostgreSQL: convert an unpartitioned request log to one partitioned by day (the old table becomes "
+        "one partition; safe to re-run), then exit",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_migrate(settings, check=args.check)
     if args.command == "rollup":
         return run_rollup(settings, reset=args.reset)
+    if args.command == "partition-log":
+        return run_partition_log(settings)
     return serve(settings, args)
 
 
@@ -75,7 +82,7 @@ def run_migrate(settings: Settings, *, check: bool) -> int:
                     print("not at head: run `python -m service migrate`", file=sys.stderr)
                     return 1
                 return 0
-            before, after = upgrade_schema(engine)
+            before, after = upgrade_schema(engine, partition=settings.log_partitions)
         finally:
             engine.dispose()
     except DatabaseError as exc:
@@ -120,6 +127,61 @@ def run_rollup(settings: Settings, *, reset: bool) -> int:
     return 0
 
 
+def run_partition_log(settings: Settings) -> int:
+    """Convert the log to the partitioned layout (PostgreSQL); 0 done or already so, 2 refused or failed."""
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy.engine import make_url
+
+    from service.log import DatabaseError, masked, open_database
+    from service.log.partitions import NotPartitionable, convert, partitions
+
+    print(f"database: {masked(settings.database_url)}")
+    if make_url(settings.database_url).get_backend_name() != "postgresql":
+        print(
+            "error: partition-log needs PostgreSQL; SQLite keeps one table (retention deletes its old rows "
+            "in batches: SENTIMENT_LOG_RETENTION_DAYS)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        engine = open_database(
+            settings.database_url,
+            durable=False,
+            max_mb=0,
+            migrate=settings.migrate_on_start,
+            wait_s=settings.database_wait_s,
+        )
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        result = convert(engine, now=datetime.now(UTC), on_step=lambda step: print(step, flush=True))
+        with engine.connect() as connection:
+            names = [p.name for p in partitions(connection)]
+    except NotPartitionable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a database error: say it; every step is safe to run again
+        print(f"error: {type(exc).__name__}: {exc} (nothing is lost; run it again)", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if result.already:
+        print(f"request_log is already partitioned ({len(names)} partitions): nothing to do")
+        return 0
+    if result.legacy is not None and result.bound is not None:
+        print(
+            f"done in {time.monotonic() - started:.1f} s: {result.rows:,} rows kept in partition {result.legacy} "
+            f"(rows before {result.bound:%Y-%m-%d}), then one partition per day and {names[-1]}"
+        )
+    else:
+        print(f"done: the empty log is now partitioned by day ({len(names)} partitions)")
+    return 0
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -142,6 +204,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             max_mb=settings.log_max_mb,
             migrate=settings.migrate_on_start,
             wait_s=settings.database_wait_s,
+            partition=settings.log_partitions,
         )
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -65,6 +65,7 @@ def create_app(
                 max_mb=s.log_max_mb,
                 migrate=s.migrate_on_start,
                 wait_s=s.database_wait_s,
+                partition=s.log_partitions,
             )
         service.engine = log_engine
         m = service.metrics

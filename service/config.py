@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         description="delete stats rollup rows (minutes, hours, days) older than this; 0 = keep; "
         "at least SENTIMENT_LOG_RETENTION_DAYS when both are set",
     )
+    log_partitions: bool = Field(
+        True,
+        description="PostgreSQL: create a new (empty) request log partitioned by day, so that retention drops whole "
+        "days; a log with rows keeps its layout until python -m service partition-log; false = never partition",
+    )
     log_retention_every_s: float = Field(3600.0, gt=0, description="seconds between two log retention passes")
     durable_timeout_s: float = Field(5.0, gt=0, description="durable mode: longest wait for a commit")
     runtime: Literal["auto", "onnx", "torch"] = Field(

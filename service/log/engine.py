@@ -136,12 +136,14 @@ def _lock_postgresql(connection: Connection) -> None:
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
 
 
-def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+def upgrade_schema(engine: Engine, *, partition: bool = False) -> tuple[str | None, str]:
     """Bring the database to the newest schema with Alembic; return (revision before, after).
 
     Idempotent and safe when several processes start at once on one database: the upgrade runs
     under a PostgreSQL advisory lock taken in its own transaction, or, for SQLite, under an
-    exclusive lock on `<database>.migrate-lock` beside the file.
+    exclusive lock on `<database>.migrate-lock` beside the file. With `partition` (PostgreSQL,
+    `SENTIMENT_LOG_PARTITIONS`), an empty request_log is then made partitioned by day in the same
+    transaction (`service.log.partitions`); a log with rows keeps its layout.
     """
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -156,11 +158,20 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             after = MigrationContext.configure(connection).get_current_revision()
+            if partition and engine.dialect.name == "postgresql":
+                from datetime import UTC, datetime
+
+                from service.log.partitions import partition_new_log
+
+                if partition_new_log(connection, now=datetime.now(UTC)):
+                    log.info("request log: new and empty, created partitioned by day")
     assert after is not None
     return before, after
 
 
-def open_database(url: str, *, durable: bool, max_mb: float, migrate: bool, wait_s: float) -> Engine:
+def open_database(
+    url: str, *, durable: bool, max_mb: float, migrate: bool, wait_s: float, partition: bool = False
+) -> Engine:
     """Create the engine, wait for the database, then migrate it (or check it is at head).
 
     Raises DatabaseError with a message for the operator when any of that fails.
@@ -169,7 +180,7 @@ def open_database(url: str, *, durable: bool, max_mb: float, migrate: bool, wait
     try:
         wait_for_database(engine, timeout_s=wait_s)
         if migrate:
-            before, after = upgrade_schema(engine)
+            before, after = upgrade_schema(engine, partition=partition)
             change = f"migrated from {before or 'empty'}" if before != after else "already at head"
             log.info("request log: %s (schema %s, %s)", masked(url), after, change)
         else:

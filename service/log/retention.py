@@ -13,16 +13,25 @@ in between batches and never waits for more than one. It never deletes:
   `SENTIMENT_FEEDBACK_RETENTION_DAYS` (0 = never by age).
 
 On PostgreSQL, an advisory lock lets one replica prune at a time (the others skip the pass).
+
+On a PostgreSQL log partitioned by day (`service.log.partitions`), a pass works in whole UTC days:
+the cutoff moves back to its midnight (rows stay up to a day longer than the limit), and each
+partition wholly before it is dropped (DETACH, DROP) instead of deleted row by row. A partition
+that still holds a row kept by the rules above stays; its other rows are deleted in batches, as on
+an unpartitioned log, and it is dropped by a later pass once nothing in it is kept. The same
+batched deletes clear old rows in the DEFAULT partition and in a converted log's first partition
+until all of it is past the cutoff.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Exists, and_, delete, exists, func, select, text
 
+from service.log import partitions as parts
 from service.log.figures import SPANS
 from service.log.rollup_read import state as rollup_state
 from service.log.tables import FeedbackRow, RequestLogRow, StatsRollupRow
@@ -37,7 +46,8 @@ ROLLUP = StatsRollupRow.__table__.c
 
 @dataclass
 class Pruned:
-    rows: int = 0  # raw log rows deleted
+    rows: int = 0  # raw log rows deleted (those of dropped partitions included)
+    partitions: list[str] = field(default_factory=list)  # partitions dropped (PostgreSQL, partitioned log)
     rollup_rows: int = 0
     batches: int = 0
     cutoff: datetime | None = None  # rows before this were eligible (None: nothing to do)
@@ -84,13 +94,29 @@ def prune(
                 result.skipped = "the stats rollup has not read the log yet"
                 return result
             cutoff = min(cutoff, datetime.fromtimestamp(watermark_s, UTC))
-        result.cutoff = cutoff
         feedback_cutoff = now - timedelta(days=feedback_retention_days) if feedback_retention_days > 0 else None
+        with engine.connect() as connection:
+            partitioned = parts.is_partitioned(connection)
+        if partitioned:
+            cutoff = parts.day_floor(cutoff)
+            dropped = parts.drop_old(
+                engine, before=cutoff, seen_id=seen_id, feedback_cutoff=feedback_cutoff, locked=_locked
+            )
+            if dropped is None:
+                result.skipped = "another replica is pruning"
+                return result
+            result.partitions, result.rows = dropped.partitions, dropped.rows
+            if dropped.busy:  # not row by row instead: the next pass drops them
+                result.cutoff = cutoff
+                result.skipped = f"request_log was busy: {dropped.busy} old partitions wait for the next pass"
+                return result
+        result.cutoff = cutoff
         chosen = select(LOG.id).where(LOG.created_at < cutoff, ~_protected(feedback_cutoff))
         if seen_id is not None:
             chosen = chosen.where(LOG.id <= seen_id)
         chosen = chosen.order_by(LOG.created_at).limit(batch)
-        statement = delete(RequestLogRow).where(LOG.id.in_(chosen.scalar_subquery()))
+        # created_at here too: on a partitioned log, only the partitions before the cutoff are searched
+        statement = delete(RequestLogRow).where(LOG.created_at < cutoff, LOG.id.in_(chosen.scalar_subquery()))
         while True:
             with engine.begin() as connection:
                 if not _locked(connection):

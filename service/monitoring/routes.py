@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from service.deps import ERRORS, AdminDep, ClientDep, ServiceDep, parse_time, time_query
 from service.errors import InvalidQuery, NotReady, ServiceError
@@ -24,7 +25,7 @@ from service.log.feedback import find_prediction, review_queue, upsert_feedback
 from service.log.rollup_read import state as rollup_state
 from service.log.stats import WINDOWS, Window, drift_histograms, window_stats
 from service.monitoring.gauges import DriftGauges, refresh_forever
-from service.monitoring.retention import RetentionMetrics, retain_forever
+from service.monitoring.retention import RetentionMetrics, partition_forever, retain_forever
 from service.monitoring.retention import enabled as retention_enabled
 from service.monitoring.rollup import RollupGauges, maintain_forever
 from service.monitoring.schemas import FeedbackRequest, FeedbackResponse, ReviewQueue, Stats
@@ -55,6 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = []
     if retention_enabled(service):
         tasks.append(asyncio.create_task(retain_forever(service, app.state.retention_metrics), name="retention"))
+    if make_url(service.settings.database_url).get_backend_name() == "postgresql":
+        partitioning = partition_forever(service, app.state.retention_metrics)
+        tasks.append(asyncio.create_task(partitioning, name="log-partitions"))
     if service.settings.drift_refresh_s > 0:
         tasks.append(asyncio.create_task(refresh_forever(service, gauges), name="drift-gauges"))
     if service.settings.stats_rollup_s > 0:

@@ -3,12 +3,15 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from service.log.partitions import include_name
 from service.log.tables import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is not None:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=Base.metadata, render_as_batch=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:  # `alembic -x` / command line use: sqlalchemy.url from alembic.ini or -x url=...
@@ -16,6 +19,8 @@ else:  # `alembic -x` / command line use: sqlalchemy.url from alembic.ini or -x 
     if not url:
         raise SystemExit("give the database: alembic -x url=sqlite:///data/requests.db upgrade head")
     with create_engine(url).begin() as conn:
-        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
+        context.configure(
+            connection=conn, target_metadata=Base.metadata, render_as_batch=True, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
