@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+LOG_ID = BigInteger().with_variant(Integer, "sqlite")  # a request-log row's id (0009)
+
 
 class Base(DeclarativeBase):
     pass
@@ -23,7 +25,8 @@ class RequestLogRow(Base):
         Index("ix_request_log_model_created", "model", "created_at"),  # 0006
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # BIGINT on PostgreSQL (0009); SQLite's INTEGER PRIMARY KEY is its 64-bit rowid (a BIGINT one would not be)
+    id: Mapped[int] = mapped_column(LOG_ID, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     request_id: Mapped[str] = mapped_column(String(128), index=True)
     endpoint: Mapped[str] = mapped_column(String(64))
@@ -75,7 +78,7 @@ class FeedbackRow(Base):
     label: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     client_key_id: Mapped[str | None] = mapped_column(String(16))  # who answered
-    log_id: Mapped[int | None] = mapped_column(Integer)  # request_log.id; None once that row is gone
+    log_id: Mapped[int | None] = mapped_column(LOG_ID)  # request_log.id; None once that row is gone
     owner_key_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
     exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # export-feedback (0005)
 

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from service.log import COLUMNS, Base, RequestLogRow, RequestLogWriter, make_engine, upgrade_schema
+from service.log import COLUMNS, Base, FeedbackRow, RequestLogRow, RequestLogWriter, make_engine, upgrade_schema
 
 
 def test_schema_migrates_and_rows_round_trip(database_url: str) -> None:
@@ -63,3 +63,39 @@ def test_migrations_build_exactly_the_tables_the_code_declares(database_url: str
         for d in differences
         if d[0] in {"add_table", "remove_table", "add_column", "remove_column", "add_index", "remove_index"}
     ] == []
+
+
+def test_log_ids_go_past_32_bits(database_url: str) -> None:
+    """At 500 requests/s a 32-bit id runs out in about 50 days: ids (and feedback's log_id) are 64-bit (0009)."""
+    engine = make_engine(database_url, durable=False)
+    upgrade_schema(engine)
+    big = 2**31 + 5
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT setval('request_log_id_seq', {big})")
+        else:  # the rowid follows the largest id
+            connection.exec_driver_sql(
+                "INSERT INTO request_log (id, created_at, request_id, endpoint, item_index, text_chars, latency_ms,"
+                f" status) VALUES ({big}, '2026-01-01 00:00:00', 'seed', 'sentiment', 0, 1, 1.0, 200)"
+            )
+    writer = RequestLogWriter(engine, flush_s=0.01, max_pending=100)
+    writer.start()
+    row = dict.fromkeys(COLUMNS)
+    row.update(
+        created_at=datetime.now(UTC), request_id="after", endpoint="sentiment", item_index=0, text_chars=1,
+        latency_ms=1.0, status=200, explain=False, sentences=False, role="primary",
+    )  # fmt: skip
+    writer.add(row)
+    assert writer.flush(10)
+    writer.stop()
+    with engine.begin() as connection:
+        (new_id,) = connection.execute(select(RequestLogRow.id).where(RequestLogRow.request_id == "after")).one()
+        assert new_id > 2**31
+        connection.execute(
+            FeedbackRow.__table__.insert().values(
+                created_at=datetime.now(UTC), updated_at=datetime.now(UTC), request_id="after", item_index=0,
+                label="positive", log_id=new_id, owner_key_id="",
+            )
+        )  # fmt: skip
+        assert connection.scalar(select(FeedbackRow.log_id)) == new_id
+    engine.dispose()

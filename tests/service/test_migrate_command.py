@@ -29,18 +29,18 @@ def test_migrate_upgrades_an_empty_database_and_check_reports_it(
     monkeypatch.setenv("SENTIMENT_DATABASE_URL", url)
     assert main(["migrate", "--check"]) == 1
     out = capsys.readouterr()
-    assert "revision: none (empty), head: 0008" in out.out and "python -m service migrate" in out.err
+    assert "revision: none (empty), head: 0009" in out.out and "python -m service migrate" in out.err
     assert main(["migrate"]) == 0
     out = capsys.readouterr()
-    assert "revision: none (empty) -> 0008 (head)" in out.out
-    assert main(["migrate"]) == 0 and "revision: 0008 (head)" in capsys.readouterr().out  # idempotent
+    assert "revision: none (empty) -> 0009 (head)" in out.out
+    assert main(["migrate"]) == 0 and "revision: 0009 (head)" in capsys.readouterr().out  # idempotent
     assert main(["migrate", "--check"]) == 0
     out = capsys.readouterr().out
     assert "s3cret-pw" not in out and out.startswith("database: ")
     if "postgresql" in url:
         assert "postgres:***@" in out
     engine = make_engine(url, durable=False)
-    assert schema_revisions(engine) == ("0008", "0008")
+    assert schema_revisions(engine) == ("0009", "0009")
     engine.dispose()
 
 

@@ -168,7 +168,7 @@ def test_upgrade_from_0002_with_rows_then_backfill(settings_for: Callable[..., S
     with TestClient(create_app(raw)) as plain:  # migrates at start
         before = all_stats(plain)
         engine = plain.app.state.service.engine  # type: ignore[attr-defined]
-        assert schema_revisions(engine) == ("0008", "0008")
+        assert schema_revisions(engine) == ("0009", "0009")
         catch_up(engine, now=at(10 * 86400).timestamp(), lag_s=60)
     with_rollup = settings_for(database_url=database_url, drift_refresh_s=0, stats_rollup_s=1e6, stats_rollup_lag_s=1e9)
     with TestClient(create_app(with_rollup)) as client:
