@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.artifact import Artifact, ArtifactError, load_artifact
+from model.precision import PRECISIONS, GateResult, auto_candidates, require_runtime, self_check, self_check_texts
 from model.tokenizer import PAD_ID, UNK_ID
 
 if TYPE_CHECKING:
@@ -71,22 +73,62 @@ class Predictor:
     network never lets padding reach a valid step, and pooling ignores padded positions.
     """
 
-    def __init__(self, artifact: Artifact, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        batch_size: int = 64,
+        runtime: str = "auto",
+        threads: int = 0,
+        precision: str = "fp32",
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if threads < 0:
             raise ValueError("threads must be 0 (the runtime's default) or more")
-        if runtime == "auto":
-            runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
-        if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
-            raise RuntimeUnavailable(artifact.path, runtime)
         self.artifact = artifact
         self.batch_size = batch_size
-        self.runtime = runtime
         self.tokenizer = artifact.tokenizer  # the artifact's own: the model reads text as it was trained to
-        self._forward = _onnx_forward(artifact, threads) if runtime == "onnx" else _torch_forward(artifact, threads)
+        # What `auto` checked at load (None otherwise), and one line saying how the precision was chosen.
+        self.precision_check: GateResult | None = None
+        self.precision_note = f"{precision} (asked for)"
+        if precision == "auto":
+            self._choose_precision(runtime, threads)
+            return
+        self.runtime = _resolve_runtime(artifact, require_runtime(artifact, precision, runtime))
+        self.precision = precision
+        self._forward = _forward_for(artifact, self.runtime, precision, threads)
+
+    def _choose_precision(self, runtime: str, threads: int) -> None:
+        """`auto`: the fastest precision this CPU runs well that passes `self_check` against fp32, else fp32."""
+        self.runtime, self.precision = _resolve_runtime(self.artifact, runtime), "fp32"
+        self._forward = _forward_for(self.artifact, self.runtime, "fp32", threads)
+        candidates = auto_candidates(self.runtime)
+        self.precision_note = f"auto: fp32 (this CPU lacks the instructions for {self.runtime}'s reduced precision)"
+        if not candidates:
+            return
+        started = time.perf_counter()
+        ids = [e.ids for e in (self.encode(t) for t in self_check_texts())]
+        reference = self.probabilities(ids)
+        failed = []
+        for precision in candidates:
+            candidate = Predictor(
+                self.artifact, batch_size=self.batch_size, runtime=self.runtime, threads=threads, precision=precision
+            )
+            check = self_check(reference, candidate.probabilities(ids))
+            if check.passed:
+                self.runtime, self.precision, self._forward = candidate.runtime, precision, candidate._forward
+                self.precision_check = check
+                self.precision_note = (
+                    f"auto: {precision} (self-check at load: {check.describe()}, {time.perf_counter() - started:.2f} s)"
+                )
+                return
+            failed.append(f"{precision} failed the self-check at load: {check.describe()}")
+        self.precision_note = "auto: fp32 (" + "; ".join(failed) + ")"
 
     @property
     def version(self) -> str:
@@ -204,24 +246,46 @@ def derived_polarity(probabilities: np.ndarray, labels: Sequence[str]) -> np.nda
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _onnx_forward(artifact: Artifact, threads: int) -> Forward:
+def _resolve_runtime(artifact: Artifact, runtime: str) -> str:
+    """ "auto" -> onnx when onnxruntime is installed, else torch; RuntimeUnavailable when it is not installed."""
+    if runtime == "auto":
+        runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+    if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
+        raise RuntimeUnavailable(artifact.path, runtime)
+    return runtime
+
+
+def _forward_for(artifact: Artifact, runtime: str, precision: str, threads: int) -> Forward:
+    if runtime == "onnx":
+        return _onnx_forward(artifact, threads, precision)
+    return _torch_forward(artifact, threads, precision)
+
+
+def _onnx_forward(artifact: Artifact, threads: int, precision: str) -> Forward:
     from model.onnx_backend import OnnxNetwork
 
     config = artifact.config
-    return OnnxNetwork(artifact.weights, config.num_layers, config.hidden_size, threads=threads)
+    return OnnxNetwork(artifact.weights, config.num_layers, config.hidden_size, threads=threads, precision=precision)
 
 
-def _torch_forward(artifact: Artifact, threads: int) -> Forward:
+def _torch_forward(artifact: Artifact, threads: int, precision: str) -> Forward:
+    import contextlib
+
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     network = artifact.network
 
+    def autocast() -> contextlib.AbstractContextManager[object]:
+        # bf16: oneDNN's bf16 LSTM and GEMMs; weights stay fp32 in memory and are cast per call
+        return torch.autocast("cpu", torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
     def forward(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             logits, polarity = network.outputs(torch.from_numpy(ids), torch.from_numpy(lengths))
-            return (logits if polarity is None else torch.cat([logits, polarity.unsqueeze(1)], dim=1)).numpy()
+            out = logits if polarity is None else torch.cat([logits, polarity.unsqueeze(1)], dim=1)
+            return out.float().numpy()
 
     return forward
 
@@ -246,8 +310,13 @@ def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float =
 
 
 def load_predictor(
-    path: str | Path | None = None, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0
+    path: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    runtime: str = "auto",
+    threads: int = 0,
+    precision: str = "fp32",
 ) -> Predictor:
     """Return a Predictor for the artifact at `path`, or for the shipped default model."""
     artifact = load_artifact(DEFAULT_MODEL_DIR if path is None else path)
-    return Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads)
+    return Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads, precision=precision)

@@ -52,7 +52,14 @@ def create_app(
             if name not in loaded:
                 loaded[name] = await asyncio.to_thread(service.load_predictor, model_dir)
             p = loaded[name]
-            log.info("model %s: %s loaded from %s (runtime %s)", name, p.version, p.artifact.path.resolve(), p.runtime)
+            log.info(
+                "model %s: %s loaded from %s (runtime %s, precision %s)",
+                name,
+                p.version,
+                p.artifact.path.resolve(),
+                p.runtime,
+                p.precision_note,
+            )
         log_engine = engine
         if log_engine is None:
             log_engine = await asyncio.to_thread(

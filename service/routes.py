@@ -204,6 +204,9 @@ async def model_info(service: ServiceDep, client: ClientDep) -> ModelInfo:
         max_batch_items=service.settings.max_batch_items,
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,
+        runtime=predictor.runtime,
+        precision=predictor.precision,
+        precision_note=predictor.precision_note,
         replica=replica_name(),
     )
 
@@ -224,6 +227,7 @@ async def list_models(service: ServiceDep, client: ClientDep) -> ModelList:
                 labels=predictor.labels,
                 language=language if isinstance(language, str) else None,
                 max_tokens=config.max_tokens,
+                precision=predictor.precision,
                 default=served.name == service.default_model,
             )
         )

@@ -137,6 +137,9 @@ class ModelInfo(BaseModel):
     max_batch_items: int = Field(description="most texts one batch request may carry (SENTIMENT_MAX_BATCH_ITEMS)")
     config: dict[str, Any]
     metrics: dict[str, Any]
+    runtime: str = Field(description="the inference runtime: onnx (ONNX Runtime) or torch (SENTIMENT_RUNTIME)")
+    precision: str = Field(description="the arithmetic that serves: fp32, int8 or bf16 (SENTIMENT_PRECISION)")
+    precision_note: str = Field(description="how the precision was chosen; for auto, its self-check against fp32")
     replica: str = Field(description="host:pid of the process that answered (one per worker and replica)")
 
 
@@ -146,6 +149,7 @@ class ModelSummary(BaseModel):
     labels: list[str]
     language: str | None = Field(description="the artifact's `language` when its config.json records one, else null")
     max_tokens: int = Field(description="tokens of a text the model reads (longer texts: head and tail)")
+    precision: str = Field(description="the arithmetic that serves: fp32, int8 or bf16 (SENTIMENT_PRECISION)")
     default: bool = Field(description="true for the model a request without `model` gets")
 
 

@@ -38,6 +38,7 @@ class ScoreOptions:
     chunk_chars: int = CHUNK_CHARS  # ... or fewer rows, where their texts reach this many characters
     batch_size: int = 64  # texts per forward pass
     runtime: str = "auto"
+    precision: str = "auto"  # fp32, int8, bf16 or auto (model/precision.py)
     prefix: str = ""  # put before the added column names
     skip_bad: bool = False  # score the good rows, write bad ones with an error and no prediction
     resume: bool = False
@@ -56,9 +57,11 @@ class ScoreSummary:
 _worker_predictor: Predictor | None = None
 
 
-def _start_worker(model_dir: str, batch_size: int, runtime: str, threads: int) -> None:
+def _start_worker(model_dir: str, batch_size: int, runtime: str, threads: int, precision: str) -> None:
     global _worker_predictor
-    _worker_predictor = Predictor(load_artifact(model_dir), batch_size=batch_size, runtime=runtime, threads=threads)
+    _worker_predictor = Predictor(
+        load_artifact(model_dir), batch_size=batch_size, runtime=runtime, threads=threads, precision=precision
+    )
 
 
 def _score_in_worker(texts: list[str]) -> np.ndarray:
@@ -91,6 +94,7 @@ def _identity(options: ScoreOptions, in_format: str, out_format: str, text_colum
         "out_format": out_format,
         "text_column": text_column,
         "model_version": version,
+        "precision": options.precision,
         "prefix": options.prefix,
         "skip_bad": options.skip_bad,
     }
@@ -112,7 +116,8 @@ def _prepare_parts(options: ScoreOptions, identity: dict[str, Any]) -> list[Path
         except (OSError, ValueError):
             raise ScoringError(f"{manifest}: missing or unreadable; pass --overwrite to start over") from None
         for key, value in identity.items():
-            if previous.get(key) != value:
+            # a run from before precisions existed ran fp32
+            if previous.get(key, "fp32" if key == "precision" else None) != value:
                 raise ScoringError(
                     f"cannot resume: {key} was {previous.get(key)!r}, now {value!r}; pass --overwrite to start over"
                 )
@@ -181,10 +186,19 @@ def _score(options: ScoreOptions, reader: Reader, artifact: Artifact, model_dir:
         # hanging it, as multiprocessing.Pool would. Workers only tokenise and run the model.
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         pool = ProcessPoolExecutor(
-            workers, context, _start_worker, (str(model_dir), options.batch_size, options.runtime, threads)
+            workers,
+            context,
+            _start_worker,
+            (str(model_dir), options.batch_size, options.runtime, threads, options.precision),
         )
     else:
-        predictor = Predictor(artifact, batch_size=options.batch_size, runtime=options.runtime, threads=threads)
+        predictor = Predictor(
+            artifact,
+            batch_size=options.batch_size,
+            runtime=options.runtime,
+            threads=threads,
+            precision=options.precision,
+        )
     parts = parts_dir(options.out)
     rows = bad = 0
     bar = tqdm(
