@@ -135,7 +135,11 @@ class OnnxNetwork:
         *,
         threads: int = 0,
         precision: str = "fp32",
+        per_channel: bool = True,
+        quantize_embedding: bool = False,
     ) -> None:
+        """`precision` "int8": quantized from the fp32 graph (model/precision.py quantize_int8; the other two
+        arguments are its options, for benchmarks)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per physical core)
         options.inter_op_num_threads = 1
@@ -147,7 +151,7 @@ class OnnxNetwork:
         if precision == "int8":
             from model.precision import quantize_int8
 
-            model = quantize_int8(model)  # type: ignore[assignment]
+            model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding)  # type: ignore[assignment]
         elif precision != "fp32":
             raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
         self.session = ort.InferenceSession(
