@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -50,6 +51,7 @@ class TrainSettings:
     dry_run: bool = False  # one training batch and one validation batch, then export
     init_vectors: str | None = None  # pre-trained directory (`pretrain` word2vec or `pretrain-lm`)
     device: str = "cpu"  # "auto": cuda when there is one
+    precision: str = "fp32"  # "bf16": forward passes under autocast (CPU: AVX-512 bf16 / AMX; CUDA); weights fp32
     freeze_epochs: int = 0  # train only the output layer for this many epochs first (ULMFiT's gradual unfreezing)
     encoder_lr_scale: float = 1.0  # embedding and LSTMs learn at lr * this (discriminative fine-tuning)
     calibrate: bool = True  # fit per-label logit offsets on validation (folded into the output bias)
@@ -97,6 +99,18 @@ def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Voca
         sources=[e.source for e in examples],
         targets=[math.nan if e.target is None else e.target for e in examples],
     )
+
+
+TRAIN_PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """The forward pass's arithmetic: bf16 under torch.autocast (no loss scaling needed: bf16 has fp32's range)."""
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"precision must be one of {TRAIN_PRECISIONS}, not {precision!r}")
+    if precision == "bf16":
+        return torch.autocast(device.type, torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def pick_device(name: str) -> torch.device:
@@ -436,10 +450,14 @@ def train(
             group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
             polarity = None
-            if network.polarity is not None:  # one process (checked above): the network itself
-                logits, polarity = network.outputs(ids, lengths)
-            else:
-                logits = stepper(ids, lengths)
+            with autocast(device, settings.precision):
+                if network.polarity is not None:  # one process (checked above): the network itself
+                    logits, polarity = network.outputs(ids, lengths)
+                else:
+                    logits = stepper(ids, lengths)
+            # the losses in fp32 (bf16: the matrix products ran in bf16, the weights and optimiser stay fp32)
+            logits = logits.float()
+            polarity = polarity.float() if polarity is not None else None
             if soft is not None:
                 teacher = soft[group].to(device)
                 mean = distill_loss(
