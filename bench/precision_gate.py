@@ -1,7 +1,7 @@
 """The accuracy gate of every precision on every validation set the shipped models have.
 
-    python bench/precision_gate.py [--data ../shared/data] [--precisions int8,bf16,int8-per-channel]
-                                   [--imdb-test N] [--json FILE]
+    python bench/precision_gate.py [--data ../shared/data] [--precisions int8,bf16,...] [--imdb-test N]
+                                   [--alone N] [--record] [--json FILE]
 
 For each model (model/default, model/zh) it reads the artifact's own training files, keeps only the
 rows that the artifact held out for validation (training/evaluate.py select_rows, as `python -m
@@ -10,6 +10,11 @@ model/precision.py accuracy_gate per source: the same label on >= 99.5% of texts
 0.2 points of fp32. Binary sources read by a three-label model are scored as `evaluate` scores them
 (training/graded.py binary_pair: argmax over negative and positive). IMDB test reviews (never trained
 on) are added for the English model. Prints one table row per (source, precision) and PASS / FAIL.
+
+Each row also scores its first N texts one at a time (--alone): how far a text's probabilities move
+with the batch it rides in (int8 quantizes activations with one scale per call, over the whole batch).
+--record writes the verdicts of the precisions `auto` may pick into each artifact's metrics.json
+("precision_gate", for the weights' version): `auto` considers only a precision recorded as passed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import describe  # noqa: E402
 from model import DEFAULT_MODEL_DIR, Predictor, accuracy_gate, load_artifact  # noqa: E402
+from model.artifact import METRICS_FILE  # noqa: E402
 from model.onnx_backend import OnnxNetwork  # noqa: E402
+from model.precision import GATE_KEY, MAX_ACCURACY_CHANGE, MIN_SAME_LABEL, RUNTIME_FOR  # noqa: E402
 from training.data import Example, read_dataset, recorded_options  # noqa: E402
 from training.evaluate import select_rows  # noqa: E402
 from training.graded import binary_pair  # noqa: E402
@@ -70,6 +77,36 @@ def build(model_dir: Path, precision: str) -> Predictor:
     return Predictor(artifact, precision=precision)
 
 
+def record(model_dir: Path, rows: list[dict[str, object]]) -> None:
+    """Write the verdicts of the precisions `auto` may pick into the artifact's metrics.json."""
+    artifact = load_artifact(model_dir)
+    gate: dict[str, object] = {
+        "version": artifact.version,
+        "checked_by": "bench/precision_gate.py",
+        "cpu": describe(),
+        "thresholds": {"min_same_label": MIN_SAME_LABEL, "max_accuracy_change": MAX_ACCURACY_CHANGE},
+        "precisions": {
+            precision: {
+                "passed": all(r["passed"] for r in rows if r["precision"] == precision),
+                "sets": {
+                    str(r["source"]): {k: r[k] for k in ("texts", "accuracy_fp32", "accuracy", "same_label", "passed")}
+                    for r in rows
+                    if r["precision"] == precision
+                },
+            }
+            for precision in RUNTIME_FOR
+            if any(r["precision"] == precision for r in rows)
+        },
+    }
+    metrics = dict(artifact.metrics)
+    metrics[GATE_KEY] = gate
+    (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(
+        f"recorded in {model_dir / METRICS_FILE}: "
+        + ", ".join(f"{p} {'passed' if v['passed'] else 'failed'}" for p, v in gate["precisions"].items())
+    )  # type: ignore[attr-defined]
+
+
 def gate_rows(
     labels: Sequence[str], examples: Sequence[Example], reference: np.ndarray, candidate: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -90,13 +127,18 @@ def main() -> int:
     )
     parser.add_argument("--models", default="default,zh", help="of: " + ", ".join(MODELS))
     parser.add_argument("--imdb-test", type=int, default=5000, help="IMDB test reviews added (0 = none)")
+    parser.add_argument("--alone", type=int, default=300, help="texts per set also scored one at a time")
+    parser.add_argument("--record", action="store_true", help="write the verdicts into each model's metrics.json")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     print(describe())
     precisions = [p for p in args.precisions.split(",") if p]
     results = []
-    print("| model | source | texts | fp32 accuracy | precision | accuracy | same label | max abs dp | gate |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| model | source | texts | fp32 accuracy | precision | accuracy | same label | max abs dp | gate "
+        "| alone vs batched: max abs dp, same label |"
+    )
+    print("| --- " * 10 + "|")
     for name in args.models.split(","):
         model_dir = MODELS[name]
         sets = validation_sets(model_dir, args.data, args.imdb_test)
@@ -104,8 +146,8 @@ def main() -> int:
         labels = fp32.labels
         ids = {source: [fp32.encode(e.text).ids for e in rows] for source, rows in sets.items()}
         reference = {source: fp32.probabilities(i) for source, i in ids.items()}
-        for precision in precisions:
-            predictor = build(model_dir, precision)
+        for precision in ["fp32", *precisions]:
+            predictor = fp32 if precision == "fp32" else build(model_dir, precision)
             for source, rows in sets.items():
                 started = time.perf_counter()
                 got = predictor.probabilities(ids[source])
@@ -113,6 +155,12 @@ def main() -> int:
                 ref, cand, gold = gate_rows(labels, rows, reference[source], got)
                 gate = accuracy_gate(ref, cand, gold=gold)
                 worst = float(np.abs(reference[source] - got).max())
+                predictor.batch_size = 1
+                alone = predictor.probabilities(ids[source][: args.alone])
+                predictor.batch_size = 64
+                batched = got[: args.alone]
+                drift = float(np.abs(alone - batched).max())
+                drift_same = float((alone.argmax(1) == batched.argmax(1)).mean())
                 row = {
                     "model": name,
                     "source": source,
@@ -124,17 +172,23 @@ def main() -> int:
                     "max_probability_change": worst,
                     "passed": gate.passed,
                     "seconds": seconds,
+                    "alone_vs_batched_max_probability_change": drift,
+                    "alone_vs_batched_same_label": drift_same,
                 }
                 results.append(row)
                 verdict = "PASS" if gate.passed else "FAIL"
                 print(
                     f"| {name} | {source} | {gate.texts} | {gate.accuracy_fp32:.2%} | {precision} | "
-                    f"{gate.accuracy:.2%} | {gate.same_label:.2%} | {worst:.3f} | {verdict} |",
+                    f"{gate.accuracy:.2%} | {gate.same_label:.2%} | {worst:.3f} | {verdict} | "
+                    f"{drift:.1e}, {drift_same:.2%} of {len(alone)} |",
                     flush=True,
                 )
     for precision in precisions:
         mine = [r for r in results if r["precision"] == precision]
         print(f"{precision}: {'PASSES' if all(r['passed'] for r in mine) else 'FAILS'} the gate on {len(mine)} sets")
+    if args.record:
+        for name in args.models.split(","):
+            record(MODELS[name], [r for r in results if r["model"] == name])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

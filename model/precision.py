@@ -6,9 +6,11 @@
   VNNI (AVX-512 or AVX) runs its int8 dot products; without it the kernels fall back to AVX2 ones.
 - "bf16": the torch network under `torch.autocast("cpu", torch.bfloat16)` (oneDNN's bf16 LSTM and
   GEMMs: AVX-512 bf16 or AMX); ONNX Runtime's CPU LSTM has no bf16 kernel.
-- "auto": on the runtime chosen (SENTIMENT_RUNTIME), the reduced precision it runs if this CPU has the
-  instructions for it (int8 on ONNX Runtime, bf16 on torch), kept only if it passes `self_check`
-  against fp32 at load; else fp32.
+- "auto": on the runtime chosen (SENTIMENT_RUNTIME), the reduced precision it runs (int8 on ONNX
+  Runtime, bf16 on torch) if this CPU has the instructions for it, the artifact's metrics.json records
+  that it passed the accuracy gate on the artifact's validation sets for these very weights
+  (`recorded_gate`, written by bench/precision_gate.py --record), and it passes `self_check` against
+  fp32 at load (the kernels of this machine); else fp32.
 
 No new artifact file: the quantized graph is made from the weights each time, so the model version
 (the weights' hash) is the same whichever precision serves.
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +120,18 @@ def fast_on_this_cpu(precision: str) -> bool:
     return precision == "fp32"
 
 
+GATE_KEY = "precision_gate"  # metrics.json: the accuracy gate's verdicts, for the weights of one version
+
+
+def recorded_gate(metrics: Mapping[str, Any], version: str) -> dict[str, bool]:
+    """precision -> passed, as the artifact's metrics.json records the gate for `version` (else empty:
+    a gate checked on other weights says nothing about these)."""
+    gate = metrics.get(GATE_KEY)
+    if not isinstance(gate, dict) or gate.get("version") != version:
+        return {}
+    return {p: bool(r.get("passed")) for p, r in (gate.get("precisions") or {}).items() if isinstance(r, dict)}
+
+
 def auto_candidates(runtime: str) -> list[str]:
     """Precisions `auto` tries on `runtime` ("onnx" or "torch"), fastest first: those the runtime runs
     and this CPU has the instructions for. `auto` never changes the runtime (SENTIMENT_RUNTIME picks it):
@@ -129,7 +144,7 @@ def quantize_int8(model: object, *, per_channel: bool = True, embedding: bool = 
 
     Scales per output channel (`per_channel`) and the embedding table left fp32 (`embedding`): on the
     three-class validation sentences, ONNX Runtime's defaults (one scale per tensor, the table int8 too)
-    changed 0.68% of the labels, more than the gate allows; these changed 0.17% (BENCHMARKS.md).
+    changed 0.68% of the labels, more than the gate allows; these changed 0.21% (BENCHMARKS.md).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

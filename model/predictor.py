@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.artifact import Artifact, ArtifactError, load_artifact
-from model.precision import PRECISIONS, GateResult, auto_candidates, require_runtime, self_check, self_check_texts
+from model.precision import (
+    PRECISIONS,
+    GateResult,
+    auto_candidates,
+    recorded_gate,
+    require_runtime,
+    self_check,
+    self_check_texts,
+)
 from model.tokenizer import PAD_ID, UNK_ID
 
 if TYPE_CHECKING:
@@ -111,6 +119,17 @@ class Predictor:
         self.precision_note = f"auto: fp32 (this CPU lacks the instructions for {self.runtime}'s reduced precision)"
         if not candidates:
             return
+        gate = recorded_gate(self.artifact.metrics, self.version)
+        if not any(gate.get(p) for p in candidates):
+            verdicts = ", ".join(f"{p} {'passed' if gate[p] else 'failed'}" for p in candidates if p in gate)
+            self.precision_note = (
+                f"auto: fp32 (the accuracy gate on the validation sets: {verdicts})"
+                if verdicts
+                else f"auto: fp32 (metrics.json records no accuracy gate of {'/'.join(candidates)} for these weights; "
+                "bench/precision_gate.py --record checks it)"
+            )
+            return
+        candidates = [p for p in candidates if gate.get(p)]
         started = time.perf_counter()
         ids = [e.ids for e in (self.encode(t) for t in self_check_texts())]
         reference = self.probabilities(ids)

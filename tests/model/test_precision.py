@@ -3,6 +3,8 @@ falls back to fp32 when the check fails; the accuracy gate holds its thresholds.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from model import DEFAULT_MODEL_DIR, PrecisionUnavailable, accuracy_gate, load_artifact, load_predictor
 from model import precision as precision_module
-from model.precision import self_check_texts
+from model.precision import GATE_KEY, recorded_gate, self_check_texts
 
 ZH_MODEL_DIR = DEFAULT_MODEL_DIR.parent / "zh"
 # Stated tolerance: no probability of a fixture text moves more than this from fp32 (measured: int8 0.016,
@@ -76,6 +78,42 @@ def test_auto_falls_back_to_fp32_when_the_self_check_fails(runtime: str, monkeyp
     assert "failed the self-check at load" in predictor.precision_note and "FAILED" in predictor.precision_note
     exact = load_predictor(runtime=runtime).predict(["A wonderful film."])[0]
     assert predictor.predict(["A wonderful film."])[0] == exact  # fp32 itself, not a reduced copy
+
+
+def _copy_with_gate(tmp_path: Path, gate: object) -> Path:
+    copy = tmp_path / "default"
+    shutil.copytree(DEFAULT_MODEL_DIR, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics.pop(GATE_KEY, None)
+    if gate is not None:
+        metrics[GATE_KEY] = gate
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    return copy
+
+
+def test_the_shipped_models_record_the_gate_for_their_own_weights() -> None:
+    for model_dir in (DEFAULT_MODEL_DIR, ZH_MODEL_DIR):
+        artifact = load_artifact(model_dir)
+        assert set(recorded_gate(artifact.metrics, artifact.version)) == {"int8", "bf16"}
+
+
+@pytest.mark.parametrize(
+    ("gate", "note"),
+    [
+        (None, "records no accuracy gate of int8 for these weights"),
+        ({"version": "0123456789ab", "precisions": {"int8": {"passed": True}}}, "records no accuracy gate"),
+        ("failed", "the accuracy gate on the validation sets: int8 failed"),
+    ],
+    ids=["none", "other-weights", "failed"],
+)
+def test_auto_keeps_fp32_unless_the_gate_passed_for_these_weights(
+    tmp_path: Path, gate: object, note: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu_runs_everything_well(monkeypatch)
+    if gate == "failed":
+        gate = {"version": load_artifact(DEFAULT_MODEL_DIR).version, "precisions": {"int8": {"passed": False}}}
+    predictor = load_predictor(_copy_with_gate(tmp_path, gate), precision="auto", runtime="onnx")
+    assert predictor.precision == "fp32" and note in predictor.precision_note, predictor.precision_note
 
 
 def test_auto_keeps_fp32_on_a_cpu_without_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:

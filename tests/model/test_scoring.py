@@ -36,7 +36,7 @@ def _write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> 
 
 
 def _assert_predictions(frame: pd.DataFrame, texts: list[str], artifact: Path) -> None:
-    expected = load_predictor(artifact).predict(texts)
+    expected = load_predictor(artifact, precision="auto").predict(texts)  # the CLI's default precision
     assert frame["label"].tolist() == [p.label for p in expected]
     for label in ("negative", "positive"):
         assert frame[f"prob_{label}"].tolist() == pytest.approx([p.probabilities[label] for p in expected], abs=1e-6)
@@ -81,7 +81,7 @@ def test_three_labels_get_a_column_each_and_the_polarity_heads_output(tmp_path: 
     frame = pd.read_parquet(out)
     added = ["label", "score", "prob_negative", "prob_neutral", "prob_positive", "polarity"]
     assert list(frame.columns) == ["id", "review", "truth", *added]
-    expected = load_predictor(artifact).predict([r["review"] for r in rows])
+    expected = load_predictor(artifact, precision="auto").predict([r["review"] for r in rows])
     assert frame["label"].tolist() == [p.label for p in expected]
     assert frame["prob_neutral"].tolist() == pytest.approx([p.probabilities["neutral"] for p in expected], abs=1e-6)
     # the head's output, not p(positive) - p(negative)
