@@ -1,11 +1,12 @@
 """The accuracy gate of every precision on every validation set the shipped models have.
 
-    python bench/precision_gate.py [--data ../shared/data] [--precisions int8,bf16,...] [--imdb-test N]
-                                   [--alone N] [--record] [--json FILE]
+    python bench/precision_gate.py [--data ../shared/data] [--models default,zh,DIR] [--precisions int8,bf16,...]
+                                   [--imdb-test N] [--alone N] [--record] [--json FILE]
 
-For each model (model/default, model/zh) it reads the artifact's own training files, keeps only the
-rows that the artifact held out for validation (training/evaluate.py select_rows, as `python -m
-training evaluate --rows held-out`), scores them in fp32 and in each precision, and applies
+For each model (model/default, model/zh, or an artifact directory) it reads the artifact's own
+training files (those its metrics.json names, found in --data), keeps only the rows that the
+artifact held out for validation (training/evaluate.py select_rows, as `python -m training evaluate
+--rows held-out`), scores them in fp32 and in each precision, and applies
 model/precision.py accuracy_gate per source: the same label on >= 99.5% of texts and accuracy within
 0.2 points of fp32. Binary sources read by a three-label model are scored as `evaluate` scores them
 (training/graded.py binary_pair: argmax over negative and positive). IMDB test reviews (never trained
@@ -125,7 +126,11 @@ def main() -> int:
     parser.add_argument(
         "--precisions", default="int8,bf16,int8-per-tensor,int8-ort-defaults", help="compared with fp32"
     )
-    parser.add_argument("--models", default="default,zh", help="of: " + ", ".join(MODELS))
+    parser.add_argument(
+        "--models",
+        default="default,zh",
+        help=f"comma-separated: {', '.join(MODELS)} (the shipped ones) or artifact directories",
+    )
     parser.add_argument("--imdb-test", type=int, default=5000, help="IMDB test reviews added (0 = none)")
     parser.add_argument("--alone", type=int, default=300, help="texts per set also scored one at a time")
     parser.add_argument("--record", action="store_true", help="write the verdicts into each model's metrics.json")
@@ -140,7 +145,7 @@ def main() -> int:
     )
     print("| --- " * 10 + "|")
     for name in args.models.split(","):
-        model_dir = MODELS[name]
+        model_dir = MODELS.get(name) or Path(name)
         sets = validation_sets(model_dir, args.data, args.imdb_test)
         fp32 = build(model_dir, "fp32")
         labels = fp32.labels
@@ -188,7 +193,7 @@ def main() -> int:
         print(f"{precision}: {'PASSES' if all(r['passed'] for r in mine) else 'FAILS'} the gate on {len(mine)} sets")
     if args.record:
         for name in args.models.split(","):
-            record(MODELS[name], [r for r in results if r["model"] == name])
+            record(MODELS.get(name) or Path(name), [r for r in results if r["model"] == name])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
