@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from model.config import ModelConfig
 from model.explain import Explanation, TokenWeight
+from model.forward import RuntimeUnavailable
 from model.precision import PRECISIONS, GateResult, PrecisionUnavailable, accuracy_gate
 from model.predictor import (
     DEFAULT_MODEL_DIR,
@@ -16,7 +17,6 @@ from model.predictor import (
     Encoded,
     Prediction,
     Predictor,
-    RuntimeUnavailable,
     SentencePrediction,
     load_predictor,
 )
