@@ -59,7 +59,8 @@ class Predictor:
     """Run a loaded artifact on texts: sorted by length, batched, under inference mode.
 
     A text gets the same probabilities alone or in any batch (within float rounding): the
-    network never lets padding reach a valid step, and pooling ignores padded positions.
+    network never lets padding reach a valid step, and pooling ignores padded positions. In int8
+    only within 0.02: its activations are quantized with one scale per forward pass (model/precision.py).
     """
 
     def __init__(
@@ -93,7 +94,8 @@ class Predictor:
         self._forward = forward_for(artifact, self.runtime, precision, threads)
 
     def _choose_precision(self, runtime: str, threads: int) -> None:
-        """`auto`: the fastest precision this CPU runs well that passes `self_check` against fp32, else fp32."""
+        """`auto`: the runtime's reduced precision if this CPU runs it well, the artifact records a passed
+        accuracy gate for it and it passes `self_check` against fp32 here; else fp32 (model/precision.py)."""
         self.runtime, self.precision = resolve_runtime(self.artifact, runtime), "fp32"
         self._forward = forward_for(self.artifact, self.runtime, "fp32", threads)
         candidates = auto_candidates(self.runtime)
