@@ -117,6 +117,7 @@ async def _classify_one(
         **_sentiment(outcome),
         "model": served.name,
         "model_version": outcome.model_version,
+        "precision": outcome.precision,
         "request_id": request_id,
     }
 
@@ -140,8 +141,16 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
     )
     await service.recorder.record(facts, [(body.text, answer.outcome, None)])
     document = {**_sentiment(answer.outcome), **option_fields(answer)}
-    version = answer.outcome.model_version
-    return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
+    version, precision = answer.outcome.model_version, answer.outcome.precision
+    return _json(
+        {
+            **document,
+            "model": served.name,
+            "model_version": version,
+            "precision": precision,
+            "request_id": state.request_id,
+        }
+    )
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
@@ -186,8 +195,18 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     )
     items = [(text, outcomes.get(i), problems[i]) for i, text in enumerate(body.texts)]
     await service.recorder.record(facts, items)
-    version = next(iter(outcomes.values())).model_version if outcomes else served.predictor.version
-    return _json({"results": results, "model": served.name, "model_version": version, "request_id": request_id})
+    first = next(iter(outcomes.values()), None)
+    version = first.model_version if first else served.predictor.version
+    precision = first.precision if first else served.predictor.precision
+    return _json(
+        {
+            "results": results,
+            "model": served.name,
+            "model_version": version,
+            "precision": precision,
+            "request_id": request_id,
+        }
+    )
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=ERRORS, tags=["model"])

@@ -112,9 +112,13 @@ class Sentiment(BaseModel):
     )
 
 
+PRECISION = "the arithmetic of the forward pass that answered: fp32, int8 or bf16 (SENTIMENT_PRECISION)"
+
+
 class SentimentResponse(Sentiment):
     model: str = Field(description="the name of the model that answered")
     model_version: str
+    precision: str = Field(description=PRECISION)
     request_id: str
 
 
@@ -126,6 +130,7 @@ class BatchResponse(BaseModel):
     results: list[Sentiment | BatchItemError] = Field(description="one entry per text, in order")
     model: str = Field(description="the name of the model that answered")
     model_version: str
+    precision: str = Field(description=PRECISION)
     request_id: str
 
 

@@ -42,15 +42,12 @@ def test_default_answer_is_unchanged_byte_for_byte(
         "tokens_total": p.tokens_total,
         "truncated": False,
     }
-    version = load_predictor(tiny_artifact).version
+    # the tiny artifact records no accuracy gate: `auto` serves it in fp32
+    served_by = {"model_version": load_predictor(tiny_artifact).version, "precision": "fp32"}
     assert (
-        fast
-        == routed.content
-        == orjson.dumps({**expected, "model": "sentiment", "model_version": version, "request_id": "same-id"})
+        fast == routed.content == orjson.dumps({**expected, "model": "sentiment", **served_by, "request_id": "same-id"})
     )
-    assert batch == orjson.dumps(
-        {"results": [expected], "model": "sentiment", "model_version": version, "request_id": "same-id"}
-    )
+    assert batch == orjson.dumps({"results": [expected], "model": "sentiment", **served_by, "request_id": "same-id"})
 
 
 async def _never(runtime: Any, scope: Any, body: bytes) -> None:
