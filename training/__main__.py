@@ -190,10 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda when there is one)")
     train.add_argument(
         "--precision",
-        choices=["fp32", "bf16"],
-        default="fp32",
-        help="forward passes in bf16 under autocast (fast where the CPU has AVX-512 bf16 or AMX, or on CUDA); "
-        "weights, optimiser and losses stay fp32",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="forward passes in bf16 under autocast, weights, optimiser and losses fp32; auto = bf16 where the "
+        "device has bf16 instructions (CPU: AVX-512 bf16 or AMX; CUDA), else fp32",
     )
     train.add_argument(
         "--freeze-epochs", type=int, default=0, help="train only the output layer for this many epochs first"

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model import BiLSTMClassifier, ModelConfig, Vocab, load_artifact, save_artifact
+from model.precision import fast_on_this_cpu
 from model.predictor import derived_polarity
 from model.tokenizer import PAD_ID, UNK_ID
 from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
@@ -51,7 +52,9 @@ class TrainSettings:
     dry_run: bool = False  # one training batch and one validation batch, then export
     init_vectors: str | None = None  # pre-trained directory (`pretrain` word2vec or `pretrain-lm`)
     device: str = "cpu"  # "auto": cuda when there is one
-    precision: str = "fp32"  # "bf16": forward passes under autocast (CPU: AVX-512 bf16 / AMX; CUDA); weights fp32
+    # "bf16": forward passes under autocast, weights fp32; "auto": bf16 where the device has bf16 instructions
+    # (CPU: AVX-512 bf16 or AMX; CUDA: bf16 support), else fp32 (`train_precision`)
+    precision: str = "fp32"
     freeze_epochs: int = 0  # train only the output layer for this many epochs first (ULMFiT's gradual unfreezing)
     encoder_lr_scale: float = 1.0  # embedding and LSTMs learn at lr * this (discriminative fine-tuning)
     calibrate: bool = True  # fit per-label logit offsets on validation (folded into the output bias)
@@ -102,6 +105,16 @@ def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Voca
 
 
 TRAIN_PRECISIONS = ("fp32", "bf16")
+
+
+def train_precision(precision: str, device: torch.device) -> str:
+    """ "auto" -> bf16 where `device` runs it natively (1.9x faster epochs here at the same accuracy,
+    BENCHMARKS.md "Training in bf16"), else fp32; "fp32" / "bf16" as they are."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and fast_on_this_cpu("bf16") else "fp32"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
@@ -397,6 +410,7 @@ def train(
     if ranks.enabled:
         device = distributed.start(ranks, device)
     network.to(device)
+    precision = train_precision(settings.precision, device)
     # Under torchrun the steps go through DDP (gradients averaged over the processes); validation,
     # calibration and export use the plain network on rank 0.
     stepper: nn.Module = network
@@ -450,7 +464,7 @@ def train(
             group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
             polarity = None
-            with autocast(device, settings.precision):
+            with autocast(device, precision):
                 if network.polarity is not None:  # one process (checked above): the network itself
                     logits, polarity = network.outputs(ids, lengths)
                 else:
@@ -593,6 +607,7 @@ def train(
         "threads": torch.get_num_threads(),  # per process
         "processes": ranks.world,
         "device": str(device),
+        "precision": precision,  # the arithmetic of the forward passes (settings.precision "auto" resolved)
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "settings": {
