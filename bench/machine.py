@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model.precision import cpu_flags as all_cpu_flags  # noqa: E402
 
 WATCHED = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
 def cpu_flags() -> list[str]:
     """The features of WATCHED this CPU has (from /proc/cpuinfo; empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flags = all_cpu_flags()
     return [f for f in WATCHED if f in flags]
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from model.config import ModelConfig
 from model.explain import Explanation, TokenWeight
+from model.forward import RuntimeUnavailable
+from model.precision import PRECISIONS, GateResult, PrecisionUnavailable, accuracy_gate
 from model.predictor import (
     DEFAULT_MODEL_DIR,
     RUNTIMES,
@@ -16,7 +18,6 @@ from model.predictor import (
     Encoded,
     Prediction,
     Predictor,
-    RuntimeUnavailable,
     SentencePrediction,
     load_predictor,
 )
@@ -29,19 +30,23 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL_DIR",
     "ZH_MODEL_DIR",
+    "PRECISIONS",
     "RUNTIMES",
     "Artifact",
     "ArtifactError",
     "BiLSTMClassifier",
     "Encoded",
     "Explanation",
+    "GateResult",
     "ModelConfig",
     "Prediction",
+    "PrecisionUnavailable",
     "Predictor",
     "RuntimeUnavailable",
     "SentencePrediction",
     "TOKENIZERS",
     "TokenWeight",
+    "accuracy_gate",
     "Tokenizer",
     "Vocab",
     "get_tokenizer",

@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (length-sorted)")
     score.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto", help="inference runtime")
+    score.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8", "bf16"],
+        default="fp32",
+        help="arithmetic of the forward pass (model/precision.py); auto = the fastest this CPU runs well that "
+        "agrees with fp32 on a self-check at load, else fp32",
+    )
     score.add_argument("--prefix", default="", help="put before the added column names (e.g. pred_)")
     score.add_argument(
         "--skip-bad",
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk_chars=args.chunk_chars,
         batch_size=args.batch_size,
         runtime=args.runtime,
+        precision=args.precision,
         prefix=args.prefix,
         skip_bad=args.skip_bad,
         resume=args.resume,

@@ -127,7 +127,19 @@ def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int)
 class OnnxNetwork:
     """Callable like the torch network in eval mode, on numpy arrays: ids (B, T), lengths (B,)."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], num_layers: int, hidden: int, *, threads: int = 0) -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, np.ndarray],
+        num_layers: int,
+        hidden: int,
+        *,
+        threads: int = 0,
+        precision: str = "fp32",
+        per_channel: bool = True,
+        quantize_embedding: bool = False,
+    ) -> None:
+        """`precision` "int8": quantized from the fp32 graph (model/precision.py quantize_int8; the other two
+        arguments are its options, for benchmarks)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per physical core)
         options.inter_op_num_threads = 1
@@ -136,6 +148,12 @@ class OnnxNetwork:
         # reloads, bench/reload_memory.py); short-text throughput is the same without it (BENCHMARKS.md).
         options.enable_cpu_mem_arena = False
         model = build_graph(weights, num_layers, hidden)
+        if precision == "int8":
+            from model.precision import quantize_int8
+
+            model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding)  # type: ignore[assignment]
+        elif precision != "fp32":
+            raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
         self.session = ort.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
         )

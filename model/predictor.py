@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.artifact import Artifact, ArtifactError, load_artifact
+from model.artifact import Artifact, load_artifact
+from model.forward import RUNTIMES, forward_for, resolve_runtime
+from model.precision import (
+    PRECISIONS,
+    GateResult,
+    auto_candidates,
+    recorded_gate,
+    require_runtime,
+    self_check,
+    self_check_texts,
+)
 from model.tokenizer import PAD_ID, UNK_ID
 
 if TYPE_CHECKING:
@@ -18,25 +28,6 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 ZH_MODEL_DIR = Path(__file__).resolve().parent / "zh"  # the shipped Chinese model (model/zh/README.md)
-# "onnx": ONNX Runtime, faster here at every batch size and no torch import (BENCHMARKS.md);
-# "torch": the training network itself; "auto": onnx when onnxruntime is installed.
-RUNTIMES = ("auto", "onnx", "torch")
-_RUNTIME_PACKAGE = {"onnx": "onnxruntime", "torch": "torch"}
-
-
-class RuntimeUnavailable(ArtifactError):
-    """The runtime asked for is not installed here (the serving image has ONNX Runtime only)."""
-
-    def __init__(self, path: Path, runtime: str) -> None:
-        package = _RUNTIME_PACKAGE[runtime]
-        other = "onnx" if runtime == "torch" else "torch"
-        hint = "install the train extra or use the train image" if runtime == "torch" else "install onnxruntime"
-        super().__init__(
-            path,
-            f"runtime {runtime!r} needs the package {package!r}, which is not installed: "
-            f"{hint}, or choose runtime {other!r} (SENTIMENT_RUNTIME={other})",
-        )
-        self.runtime = runtime
 
 
 @dataclass(frozen=True)
@@ -69,27 +60,80 @@ class Predictor:
     """Run a loaded artifact on texts: sorted by length, batched, under inference mode.
 
     A text gets the same probabilities alone or in any batch (within float rounding): the
-    network never lets padding reach a valid step, and pooling ignores padded positions.
+    network never lets padding reach a valid step, and pooling ignores padded positions. In int8
+    only within 0.02: its activations are quantized with one scale per forward pass (model/precision.py).
     """
 
-    def __init__(self, artifact: Artifact, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        batch_size: int = 64,
+        runtime: str = "auto",
+        threads: int = 0,
+        precision: str = "fp32",
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if threads < 0:
             raise ValueError("threads must be 0 (the runtime's default) or more")
-        if runtime == "auto":
-            runtime = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
-        if importlib.util.find_spec(_RUNTIME_PACKAGE[runtime]) is None:
-            raise RuntimeUnavailable(artifact.path, runtime)
         self.artifact = artifact
         self.batch_size = batch_size
-        self.runtime = runtime
         self.tokenizer = artifact.tokenizer  # the artifact's own: the model reads text as it was trained to
         if self.tokenizer.warm is not None:
             self.tokenizer.warm()  # its dictionary now (jieba: about a second), not on the first request
-        self._forward = _onnx_forward(artifact, threads) if runtime == "onnx" else _torch_forward(artifact, threads)
+        # What `auto` checked at load (None otherwise), and one line saying how the precision was chosen.
+        self.precision_check: GateResult | None = None
+        self.precision_note = f"{precision} (asked for)"
+        if precision == "auto":
+            self._choose_precision(runtime, threads)
+            return
+        self.runtime = resolve_runtime(artifact, require_runtime(artifact, precision, runtime))
+        self.precision = precision
+        self._forward = forward_for(artifact, self.runtime, precision, threads)
+
+    def _choose_precision(self, runtime: str, threads: int) -> None:
+        """`auto`: the runtime's reduced precision if this CPU runs it well, the artifact records a passed
+        accuracy gate for it and it passes `self_check` against fp32 here; else fp32 (model/precision.py)."""
+        self.runtime, self.precision = resolve_runtime(self.artifact, runtime), "fp32"
+        self._forward = forward_for(self.artifact, self.runtime, "fp32", threads)
+        candidates = auto_candidates(self.runtime)
+        self.precision_note = f"auto: fp32 (this CPU lacks the instructions for {self.runtime}'s reduced precision)"
+        if not candidates:
+            return
+        gate = recorded_gate(self.artifact.metrics, self.version)
+        if not any(gate.get(p) for p in candidates):
+            verdicts = ", ".join(f"{p} {'passed' if gate[p] else 'failed'}" for p in candidates if p in gate)
+            self.precision_note = (
+                f"auto: fp32 (the accuracy gate on the validation sets: {verdicts})"
+                if verdicts
+                else f"auto: fp32 (metrics.json records no accuracy gate of {'/'.join(candidates)} for these weights; "
+                "bench/precision_gate.py --record checks it)"
+            )
+            return
+        candidates = [p for p in candidates if gate.get(p)]
+        started = time.perf_counter()
+        ids = [e.ids for e in (self.encode(t) for t in self_check_texts())]
+        reference = self.probabilities(ids)
+        failed = []
+        for precision in candidates:
+            candidate = Predictor(
+                self.artifact, batch_size=self.batch_size, runtime=self.runtime, threads=threads, precision=precision
+            )
+            check = self_check(reference, candidate.probabilities(ids))
+            if check.passed:
+                self.runtime, self.precision, self._forward = candidate.runtime, precision, candidate._forward
+                self.precision_check = check
+                self.precision_note = (
+                    f"auto: {precision} (self-check at load: {check.describe()}, {time.perf_counter() - started:.2f} s)"
+                )
+                return
+            failed.append(f"{precision} failed the self-check at load: {check.describe()}")
+        self.precision_note = "auto: fp32 (" + "; ".join(failed) + ")"
 
     @property
     def version(self) -> str:
@@ -199,32 +243,6 @@ def derived_polarity(probabilities: np.ndarray, labels: Sequence[str]) -> np.nda
     return polarity
 
 
-# ids (B, T), lengths (B,) -> logits (B, L), and the polarity head's output as column L when there is one
-Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def _onnx_forward(artifact: Artifact, threads: int) -> Forward:
-    from model.onnx_backend import OnnxNetwork
-
-    config = artifact.config
-    return OnnxNetwork(artifact.weights, config.num_layers, config.hidden_size, threads=threads)
-
-
-def _torch_forward(artifact: Artifact, threads: int) -> Forward:
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    network = artifact.network
-
-    def forward(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits, polarity = network.outputs(torch.from_numpy(ids), torch.from_numpy(lengths))
-            return (logits if polarity is None else torch.cat([logits, polarity.unsqueeze(1)], dim=1)).numpy()
-
-    return forward
-
-
 def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float = 0.75) -> list[list[int]]:
     """Group indices longest first into forward passes of similar length.
 
@@ -245,8 +263,13 @@ def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float =
 
 
 def load_predictor(
-    path: str | Path | None = None, *, batch_size: int = 64, runtime: str = "auto", threads: int = 0
+    path: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    runtime: str = "auto",
+    threads: int = 0,
+    precision: str = "fp32",
 ) -> Predictor:
     """Return a Predictor for the artifact at `path`, or for the shipped default model."""
     artifact = load_artifact(DEFAULT_MODEL_DIR if path is None else path)
-    return Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads)
+    return Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads, precision=precision)

@@ -53,7 +53,14 @@ def create_app(
             if name not in loaded:
                 loaded[name] = await asyncio.to_thread(service.load_predictor, model_dir)
             p = loaded[name]
-            log.info("model %s: %s loaded from %s (runtime %s)", name, p.version, p.artifact.path.resolve(), p.runtime)
+            log.info(
+                "model %s: %s loaded from %s (runtime %s, precision %s)",
+                name,
+                p.version,
+                p.artifact.path.resolve(),
+                p.runtime,
+                p.precision_note,
+            )
         if any(p.artifact.config.language is not None for p in loaded.values()):
             await asyncio.to_thread(language.warm)  # texts will be routed by language: its model now, not on the first
         log_engine = engine

@@ -34,6 +34,7 @@ class Outcome:
     batch_size: int  # rows in the forward pass (a pass that also carries explanation rows counts them)
     queue_wait_s: float
     explanation: Explanation | None = None
+    precision: str = "fp32"  # the arithmetic of the forward pass that answered (Predictor.precision)
 
 
 @dataclass
@@ -196,7 +197,9 @@ class MicroBatcher:
                 self._on_batch(size, elapsed, max(waits, default=0.0))
             for item, prediction, wait in zip(batch, predictions, waits, strict=True):
                 if not item.future.done():
-                    item.future.set_result(Outcome(prediction, predictor.version, size, wait))
+                    item.future.set_result(
+                        Outcome(prediction, predictor.version, size, wait, precision=predictor.precision)
+                    )
             self._settle(jobs, size)
 
     def _settle(self, jobs: list[_Job], size: int) -> None:
@@ -213,7 +216,14 @@ class MicroBatcher:
                 job.future.set_exception(job.error)
             elif job.explanation is not None and job.plan is not None:
                 wait = (job.first_pass or job.enqueued) - job.enqueued
-                outcome = Outcome(job.explanation.prediction, job.plan.predictor.version, size, wait, job.explanation)
+                outcome = Outcome(
+                    job.explanation.prediction,
+                    job.plan.predictor.version,
+                    size,
+                    wait,
+                    job.explanation,
+                    precision=job.plan.predictor.precision,
+                )
                 job.future.set_result(outcome)
         if finished:
             self._jobs = deque(job for job in self._jobs if job not in finished)

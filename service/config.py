@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="inference runtime; auto = ONNX Runtime when installed, else torch"
     )
+    precision: Literal["auto", "fp32", "int8", "bf16"] = Field(
+        "fp32",
+        description="arithmetic of the forward pass, built at load from the same weights (same model version): "
+        "fp32 (the default: a text's answer is the same alone or in any batch), int8 (ONNX Runtime), bf16 (torch); "
+        "auto = the fastest this CPU runs well that passed the accuracy gate and agrees with fp32 at load",
+    )
     inference_threads: int = Field(0, ge=0, description="intra-op threads of the runtime; 0 = its default")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its prediction")
     header_timeout_s: float = Field(

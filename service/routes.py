@@ -137,6 +137,7 @@ async def _classify_one(service: ServiceState, routed: Route, text: str, facts: 
         **_read_as(routed),
         "model": served.name,
         "model_version": outcome.model_version,
+        "precision": outcome.precision,
         "request_id": facts.request_id,
     }
 
@@ -162,8 +163,16 @@ async def predict_one(body: SentimentRequest, request: Request, client: ClientDe
         facts, [Item(body.text, answer.outcome, None, served.name, routed.language, served.role)]
     )
     document = {**_sentiment(answer.outcome), **_read_as(routed), **option_fields(answer)}
-    version = answer.outcome.model_version
-    return _json({**document, "model": served.name, "model_version": version, "request_id": state.request_id})
+    version, precision = answer.outcome.model_version, answer.outcome.precision
+    return _json(
+        {
+            **document,
+            "model": served.name,
+            "model_version": version,
+            "precision": precision,
+            "request_id": state.request_id,
+        }
+    )
 
 
 @router.post("/v1/sentiment/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
@@ -214,7 +223,14 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
         elif routed is not None:
             outcome = outcomes[i]
             document = {**_sentiment(outcome), **_read_as(routed), **extra[i]}
-            results.append({**document, "model": routed.served.name, "model_version": outcome.model_version})
+            results.append(
+                {
+                    **document,
+                    "model": routed.served.name,
+                    "model_version": outcome.model_version,
+                    "precision": outcome.precision,
+                }
+            )
         if routed is not None:
             items.append(Item(text, outcomes.get(i), problem, routed.served.name, routed.language, routed.served.role))
         else:
@@ -225,7 +241,16 @@ async def predict_batch(body: BatchRequest, request: Request, client: ClientDep)
     await service.recorder.record(facts, items)
     own = [outcomes[i] for i in outcomes if routes[i].served.name == named.name]
     version = own[0].model_version if own else named.predictor.version
-    return _json({"results": results, "model": named.name, "model_version": version, "request_id": request_id})
+    precision = own[0].precision if own else named.predictor.precision
+    return _json(
+        {
+            "results": results,
+            "model": named.name,
+            "model_version": version,
+            "precision": precision,
+            "request_id": request_id,
+        }
+    )
 
 
 async def _predict_group(
@@ -254,6 +279,9 @@ async def model_info(service: ServiceDep, client: ClientDep) -> ModelInfo:
         max_batch_items=service.settings.max_batch_items,
         config=artifact.config.to_dict(),
         metrics=artifact.metrics,
+        runtime=predictor.runtime,
+        precision=predictor.precision,
+        precision_note=predictor.precision_note,
         replica=replica_name(),
     )
 
@@ -274,6 +302,7 @@ async def list_models(service: ServiceDep, client: ClientDep) -> ModelList:
                 labels=predictor.labels,
                 language=language if isinstance(language, str) else None,
                 max_tokens=config.max_tokens,
+                precision=predictor.precision,
                 default=served.name == service.default_model,
             )
         )

@@ -138,15 +138,20 @@ class Sentiment(BaseModel):
     )
 
 
+PRECISION = "the arithmetic of the forward pass that answered: fp32, int8 or bf16 (SENTIMENT_PRECISION)"
+
+
 class SentimentResponse(Sentiment):
     model: str = Field(description="the name of the model that answered")
     model_version: str
+    precision: str = Field(description=PRECISION)
     request_id: str
 
 
 class BatchSentiment(Sentiment):
     model: str = Field(description="the name of the model that read this text (texts are routed one by one)")
     model_version: str
+    precision: str = Field(description=PRECISION)
 
 
 class BatchItemError(BaseModel):
@@ -159,6 +164,7 @@ class BatchResponse(BaseModel):
         description="the model the request named, else the default model; each result names the one that read it"
     )
     model_version: str
+    precision: str = Field(description=PRECISION)
     request_id: str
 
 
@@ -170,6 +176,9 @@ class ModelInfo(BaseModel):
     max_batch_items: int = Field(description="most texts one batch request may carry (SENTIMENT_MAX_BATCH_ITEMS)")
     config: dict[str, Any]
     metrics: dict[str, Any]
+    runtime: str = Field(description="the inference runtime: onnx (ONNX Runtime) or torch (SENTIMENT_RUNTIME)")
+    precision: str = Field(description="the arithmetic that serves: fp32, int8 or bf16 (SENTIMENT_PRECISION)")
+    precision_note: str = Field(description="how the precision was chosen; for auto, its self-check against fp32")
     replica: str = Field(description="host:pid of the process that answered (one per worker and replica)")
 
 
@@ -179,6 +188,7 @@ class ModelSummary(BaseModel):
     labels: list[str]
     language: str | None = Field(description="the artifact's `language` when its config.json records one, else null")
     max_tokens: int = Field(description="tokens of a text the model reads (longer texts: head and tail)")
+    precision: str = Field(description="the arithmetic that serves: fp32, int8 or bf16 (SENTIMENT_PRECISION)")
     default: bool = Field(description="true for the model a request without `model` gets")
 
 

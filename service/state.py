@@ -27,6 +27,7 @@ def load_configured_predictor(settings: Settings, model_dir: Path | None = None)
         batch_size=settings.max_batch_size,
         runtime=settings.runtime,
         threads=settings.inference_threads,
+        precision=settings.precision,
     )
 
 

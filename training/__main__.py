@@ -197,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     train.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda when there is one)")
     train.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="forward passes in bf16 under autocast, weights, optimiser and losses fp32; auto = bf16 where the "
+        "device has bf16 instructions (CPU: AVX-512 bf16 or AMX; CUDA), else fp32",
+    )
+    train.add_argument(
         "--freeze-epochs", type=int, default=0, help="train only the output layer for this many epochs first"
     )
     train.add_argument(
@@ -529,6 +536,7 @@ def _train(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         init_vectors=vectors,
         device=args.device,
+        precision=args.precision,
         freeze_epochs=args.freeze_epochs,
         encoder_lr_scale=args.encoder_lr_scale,
         calibrate=args.calibrate,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -19,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model import BiLSTMClassifier, ModelConfig, Vocab, load_artifact, save_artifact
+from model.precision import fast_on_this_cpu
 from model.predictor import derived_polarity
 from model.tokenizer import PAD_ID, UNK_ID
 from model.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
@@ -50,6 +52,9 @@ class TrainSettings:
     dry_run: bool = False  # one training batch and one validation batch, then export
     init_vectors: str | None = None  # pre-trained directory (`pretrain` word2vec or `pretrain-lm`)
     device: str = "cpu"  # "auto": cuda when there is one
+    # "bf16": forward passes under autocast, weights fp32; "auto": bf16 where the device has bf16 instructions
+    # (CPU: AVX-512 bf16 or AMX; CUDA: bf16 support), else fp32 (`train_precision`)
+    precision: str = "fp32"
     freeze_epochs: int = 0  # train only the output layer for this many epochs first (ULMFiT's gradual unfreezing)
     encoder_lr_scale: float = 1.0  # embedding and LSTMs learn at lr * this (discriminative fine-tuning)
     calibrate: bool = True  # fit per-label logit offsets on validation (folded into the output bias)
@@ -91,6 +96,28 @@ def encode(examples: Sequence[Example], tokens: Sequence[list[str]], vocab: Voca
         sources=[e.source for e in examples],
         targets=[math.nan if e.target is None else e.target for e in examples],
     )
+
+
+TRAIN_PRECISIONS = ("fp32", "bf16")
+
+
+def train_precision(precision: str, device: torch.device) -> str:
+    """ "auto" -> bf16 where `device` runs it natively (1.9x faster epochs here at the same accuracy,
+    BENCHMARKS.md "Training in bf16"), else fp32; "fp32" / "bf16" as they are."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and fast_on_this_cpu("bf16") else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """The forward pass's arithmetic: bf16 under torch.autocast (no loss scaling needed: bf16 has fp32's range)."""
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"precision must be one of {TRAIN_PRECISIONS}, not {precision!r}")
+    if precision == "bf16":
+        return torch.autocast(device.type, torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def pick_device(name: str) -> torch.device:
@@ -379,6 +406,7 @@ def train(
     if ranks.enabled:
         device = distributed.start(ranks, device)
     network.to(device)
+    precision = train_precision(settings.precision, device)
     # Under torchrun the steps go through DDP (gradients averaged over the processes); validation,
     # calibration and export use the plain network on rank 0.
     stepper: nn.Module = network
@@ -432,10 +460,14 @@ def train(
             group = distributed.my_slice(whole, ranks) if ranks.enabled else whole
             ids, lengths, target = (t.to(device) for t in collate(train_data, group))
             polarity = None
-            if network.polarity is not None:  # one process (checked above): the network itself
-                logits, polarity = network.outputs(ids, lengths)
-            else:
-                logits = stepper(ids, lengths)
+            with autocast(device, precision):
+                if network.polarity is not None:  # one process (checked above): the network itself
+                    logits, polarity = network.outputs(ids, lengths)
+                else:
+                    logits = stepper(ids, lengths)
+            # the losses in fp32 (bf16: the matrix products ran in bf16, the weights and optimiser stay fp32)
+            logits = logits.float()
+            polarity = polarity.float() if polarity is not None else None
             if soft is not None:
                 teacher = soft[group].to(device)
                 mean = distill_loss(
@@ -571,6 +603,7 @@ def train(
         "threads": torch.get_num_threads(),  # per process
         "processes": ranks.world,
         "device": str(device),
+        "precision": precision,  # the arithmetic of the forward passes (settings.precision "auto" resolved)
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "settings": {

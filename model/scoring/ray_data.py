@@ -38,11 +38,14 @@ class PredictorActor:
         threads: int = 1,
         batch_size: int = 64,
         runtime: str = "auto",
+        precision: str = "fp32",
         prefix: str = "",
         skip_bad: bool = False,
     ) -> None:
         artifact = load_artifact(model_dir or DEFAULT_MODEL_DIR)
-        self.predictor = Predictor(artifact, batch_size=batch_size, runtime=runtime, threads=threads)
+        self.predictor = Predictor(
+            artifact, batch_size=batch_size, runtime=runtime, threads=threads, precision=precision
+        )
         self.text_column = text_column
         self.prefix = prefix
         self.skip_bad = skip_bad

@@ -42,6 +42,7 @@ class ScoreOptions:
     chunk_chars: int = CHUNK_CHARS  # ... or fewer rows, where their texts reach this many characters
     batch_size: int = 64  # texts per forward pass
     runtime: str = "auto"
+    precision: str = "fp32"  # fp32, int8, bf16 or auto (model/precision.py)
     prefix: str = ""  # put before the added column names
     skip_bad: bool = False  # score the good rows, write bad ones with an error and no prediction
     resume: bool = False
@@ -62,17 +63,26 @@ Scores = np.ndarray | RoutedScores
 _worker_scorer: Scorer | None = None
 
 
-def _scorer(named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int) -> Scorer:
+def _scorer(
+    named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int, precision: str
+) -> Scorer:
     predictors = [
-        (name, Predictor(load_artifact(path), batch_size=batch_size, runtime=runtime, threads=threads))
+        (
+            name,
+            Predictor(
+                load_artifact(path), batch_size=batch_size, runtime=runtime, threads=threads, precision=precision
+            ),
+        )
         for name, path in named
     ]
     return RoutedScorer(predictors) if routed else predictors[0][1]
 
 
-def _start_worker(named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int) -> None:
+def _start_worker(
+    named: list[tuple[str, str]], routed: bool, batch_size: int, runtime: str, threads: int, precision: str
+) -> None:
     global _worker_scorer
-    _worker_scorer = _scorer(named, routed, batch_size, runtime, threads)
+    _worker_scorer = _scorer(named, routed, batch_size, runtime, threads, precision)
 
 
 def _score_with(scorer: Scorer, texts: list[str], languages: list[str | None] | None) -> Scores:
@@ -111,6 +121,7 @@ def _identity(options: ScoreOptions, in_format: str, out_format: str, text_colum
         "out_format": out_format,
         "text_column": text_column,
         "model_version": version,
+        "precision": options.precision,
         "prefix": options.prefix,
         "skip_bad": options.skip_bad,
     }
@@ -132,7 +143,8 @@ def _prepare_parts(options: ScoreOptions, identity: dict[str, Any]) -> list[Path
         except (OSError, ValueError):
             raise ScoringError(f"{manifest}: missing or unreadable; pass --overwrite to start over") from None
         for key, value in identity.items():
-            if previous.get(key) != value:
+            # a run from before precisions existed ran fp32
+            if previous.get(key, "fp32" if key == "precision" else None) != value:
                 raise ScoringError(
                     f"cannot resume: {key} was {previous.get(key)!r}, now {value!r}; pass --overwrite to start over"
                 )
@@ -231,10 +243,13 @@ def _score(
         # hanging it, as multiprocessing.Pool would. Workers only tokenise and run the model.
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         pool = ProcessPoolExecutor(
-            workers, context, _start_worker, (paths, routed, options.batch_size, options.runtime, threads)
+            workers,
+            context,
+            _start_worker,
+            (paths, routed, options.batch_size, options.runtime, threads, options.precision),
         )
     else:
-        scorer = _scorer(paths, routed, options.batch_size, options.runtime, threads)
+        scorer = _scorer(paths, routed, options.batch_size, options.runtime, threads, options.precision)
     parts = parts_dir(options.out)
     rows = bad = 0
     bar = tqdm(

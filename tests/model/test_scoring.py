@@ -36,7 +36,7 @@ def _write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> 
 
 
 def _assert_predictions(frame: pd.DataFrame, texts: list[str], artifact: Path) -> None:
-    expected = load_predictor(artifact).predict(texts)
+    expected = load_predictor(artifact).predict(texts)  # the CLI's default precision: fp32
     assert frame["label"].tolist() == [p.label for p in expected]
     for label in ("negative", "positive"):
         assert frame[f"prob_{label}"].tolist() == pytest.approx([p.probabilities[label] for p in expected], abs=1e-6)
@@ -240,3 +240,33 @@ def test_jsonl_bad_lines_are_named_by_line(
     assert main(["score", "--in", str(late), "--out", str(tmp_path / "late.csv"), "--model", str(tiny_artifact),
                  "--workers", "1", "--no-progress"]) == 2  # fmt: skip
     assert f"{late}:1001: key 'k' is not among the columns of the first rows ['text']" in capsys.readouterr().err
+
+
+def test_precision_option_scores_in_that_precision_and_a_resume_keeps_it(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows(12)
+    source = _write_csv(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    base = ["score", "--in", str(source), "--model", str(tiny_artifact), "--workers", "1", "--no-progress"]
+    assert main([*base, "--out", str(out), "--precision", "int8"]) == 0
+    frame = pd.read_csv(out, dtype={"id": str})
+    expected = load_predictor(tiny_artifact, precision="int8").predict([r["review"] for r in rows])
+    assert frame["prob_positive"].tolist() == pytest.approx([p.probabilities["positive"] for p in expected], abs=1e-6)
+    # an interrupted run (its parts folder left behind) continues only in the precision it started in
+    stat = source.stat()
+    manifest = {
+        "input": {"name": source.name, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        "in_format": "csv",
+        "out_format": "csv",
+        "text_column": "review",
+        "model_version": load_predictor(tiny_artifact).version,
+        "prefix": "",
+        "skip_bad": False,
+        "precision": "int8",
+    }
+    parts_dir(out).mkdir()
+    (parts_dir(out) / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main([*base, "--out", str(out), "--resume", "--precision", "fp32"]) == 2
+    assert "cannot resume: precision was 'int8', now 'fp32'" in capsys.readouterr().err

@@ -26,6 +26,7 @@ def test_single_prediction_shape(client: TestClient) -> None:
         "supported",
         "model",
         "model_version",
+        "precision",
         "request_id",
     }
     assert body["label"] in body["probabilities"] and body["score"] == body["probabilities"][body["label"]]

@@ -24,6 +24,7 @@ def sample(n: int, start: datetime, seed: int, *, shifted: bool = False) -> list
     """`n` rows over the hour from `start`; shifted: more negatives, lower scores, longer texts, more unknowns,
     more Chinese."""
     rng = random.Random(seed)
+    languages = random.Random(-seed)  # its own draws: the other features' samples stay as they were
     rows = []
     for i in range(n):
         negative = rng.random() < (0.7 if shifted else 0.4)
@@ -31,7 +32,7 @@ def sample(n: int, start: datetime, seed: int, *, shifted: bool = False) -> list
         chars = int(rng.lognormvariate(6.5 if shifted else 5.0, 0.6))
         tokens = max(1, chars // 5)
         unknown = sum(rng.random() < (0.15 if shifted else 0.02) for _ in range(min(tokens, 50)))
-        language = "zh" if rng.random() < (0.5 if shifted else 0.1) else "en"
+        language = "zh" if languages.random() < (0.5 if shifted else 0.1) else "en"
         rows.append(
             log_row(
                 start + timedelta(seconds=3600 * i / n),

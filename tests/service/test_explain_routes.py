@@ -44,17 +44,16 @@ def test_default_answer_is_unchanged_byte_for_byte(
         "language": None,  # the fixture states no language
         "supported": True,
     }
-    version = load_predictor(tiny_artifact).version
+    # the tiny artifact records no accuracy gate: `auto` serves it in fp32
+    served_by = {"model_version": load_predictor(tiny_artifact).version, "precision": "fp32"}
     assert (
-        fast
-        == routed.content
-        == orjson.dumps({**expected, "model": "sentiment", "model_version": version, "request_id": "same-id"})
+        fast == routed.content == orjson.dumps({**expected, "model": "sentiment", **served_by, "request_id": "same-id"})
     )
     assert batch == orjson.dumps(
         {
-            "results": [{**expected, "model": "sentiment", "model_version": version}],
+            "results": [{**expected, "model": "sentiment", **served_by}],
             "model": "sentiment",
-            "model_version": version,
+            **served_by,
             "request_id": "same-id",
         }
     )

@@ -37,3 +37,22 @@ def test_a_relative_model_dir_still_has_its_directory_name(
     monkeypatch.chdir(tiny_artifact)
     with TestClient(create_app(settings_for(model_dir="."))) as client:
         assert client.get("/v1/model").json()["artifact"] == "tiny"
+
+
+def test_the_answers_and_the_start_up_log_say_which_precision_serves(
+    settings_for: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service")
+    with TestClient(create_app(settings_for(precision="int8"))) as client:
+        body = client.get("/v1/model").json()
+        listed = client.get("/v1/models").json()["models"]
+        one = client.post("/v1/sentiment", json={"text": "good"}).json()
+        many = client.post("/v1/sentiment/batch", json={"texts": ["good", "bad"]}).json()
+        explained = client.post("/v1/sentiment", json={"text": "good", "explain": True}).json()
+    assert one["precision"] == many["precision"] == explained["precision"] == "int8"  # each answer says it
+    assert (body["precision"], body["runtime"], body["precision_note"]) == ("int8", "onnx", "int8 (asked for)")
+    assert [m["precision"] for m in listed] == ["int8"]
+    assert any("precision int8 (asked for)" in record.getMessage() for record in caplog.records)
+    with TestClient(create_app(settings_for(precision="fp32"))) as client:
+        fp32 = client.get("/v1/model").json()
+    assert fp32["precision"] == "fp32" and fp32["version"] == body["version"]  # same weights, same version

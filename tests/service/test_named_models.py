@@ -153,7 +153,7 @@ def test_a_flooded_model_does_not_hold_up_another(models_settings: Callable[...,
             gate = threading.Event()
 
             class Slow:
-                version, labels, artifact = real.version, real.labels, real.artifact
+                version, labels, artifact, precision = real.version, real.labels, real.artifact, real.precision
 
                 def predict(self, texts: list[str]) -> Any:
                     gate.wait(0.05)  # 50 ms per text: 40 texts queue for 2 s
