@@ -154,6 +154,12 @@ class OnnxNetwork:
             model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding)  # type: ignore[assignment]
         elif precision != "fp32":
             raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
+        # The embedding table (most of the weights) is handed to the session as the artifact's own array
+        # instead of a copy deserialised from the graph: one copy per model in memory, not two.
+        embedding = weights["embedding.weight"]
+        if not quantize_embedding and embedding.dtype == np.float32 and embedding.flags.c_contiguous:
+            self._embedding = ort.OrtValue.ortvalue_from_numpy(embedding)  # the session reads it: keep it alive
+            options.add_initializer("embedding", self._embedding)
         self.session = ort.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
         )
