@@ -19,7 +19,7 @@ from service.config import Settings
 from service.console import web_router
 from service.errors import install_error_handlers
 from service.log import RequestLogWriter, open_database
-from service.middleware import RequestContextMiddleware
+from service.middleware import RequestContextMiddleware, RouteLabels, route_paths
 from service.monitoring import router as monitoring_router
 from service.oip import router as oip_router
 from service.openapi import install_openapi
@@ -143,6 +143,7 @@ def create_app(
         metrics=service.metrics,
         max_body_bytes=service.settings.max_body_bytes,
         fast_paths={"/v1/sentiment": partial(fast_predict_one, service)},
+        route_label=RouteLabels(route_paths(app.routes)),
     )
     return app
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -18,52 +18,55 @@ from service.errors import error_body
 from service.metrics import ServiceMetrics
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-ROUTES = frozenset(
-    {
-        "/v1/sentiment",
-        "/v1/sentiment/batch",
-        "/v1/model",
-        "/v1/requests",
-        "/v1/admin/reload",
-        "/v1/feedback",
-        "/v1/stats",
-        "/v1/review",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/console",
-        "/console/monitor",
-        "/console/review",
-        "/openapi.json",
-        "/v2",
-        "/v2/health/live",
-        "/v2/health/ready",
-    }
-)
-# Paths with parameters are counted under their template, so the label set stays bounded.
-ROUTE_TEMPLATES = tuple(
-    (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"), template)  # no other metacharacters
-    for template in (
-        "/v2/models/{name}",
-        "/v2/models/{name}/ready",
-        "/v2/models/{name}/infer",
-        "/v2/models/{name}/versions/{version}",
-        "/v2/models/{name}/versions/{version}/ready",
-        "/v2/models/{name}/versions/{version}/infer",
-    )
-)
 
 
-def route_label(path: str) -> str:
-    """The metrics label of a path: itself when it is a route, its template, or "other"."""
-    if path in ROUTES:
-        return path
-    if path.startswith("/v2/"):
-        for pattern, template in ROUTE_TEMPLATES:
+class RouteLabels:
+    """The metrics label of a path: the app's route it is (a route with parameters under its template, so
+    the label set stays bounded), or "other". Built from the app's own routes: a new route is counted
+    under its own name without a list to keep in step."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        paths = set(paths)
+        self.exact = frozenset(p for p in paths if "{" not in p)
+        # a catch-all ({rest:path}) last, so a route of its own wins over it
+        templates = sorted((p for p in paths if "{" in p), key=lambda p: (":path}" in p, p))
+        self.templates = tuple((_template(p), p) for p in templates)
+
+    def __call__(self, path: str) -> str:
+        if path in self.exact:
+            return path
+        for pattern, template in self.templates:
             if pattern.match(path):
                 return template
-    return "other"
+        return "other"
+
+
+def route_paths(routes: Iterable[Any]) -> Iterator[str]:
+    """The path of every route, those of included routers too (FastAPI keeps an included router whole)."""
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            yield path
+        router = getattr(route, "original_router", None)
+        if router is not None:
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            yield from (prefix + p for p in route_paths(router.routes))
+
+
+_PARAMETER = re.compile(r"\{\w+(:\w+)?\}")
+
+
+def _pattern_of(parameter: re.Match[str]) -> str:
+    return ".+" if parameter.group(1) == ":path" else "[^/]+"
+
+
+def _template(path: str) -> re.Pattern[str]:
+    """A route's path as a pattern: each {parameter} one path segment ({p:path}: the rest), the rest literal."""
+    pattern, at = "^", 0
+    for parameter in _PARAMETER.finditer(path):
+        pattern += re.escape(path[at : parameter.start()]) + _pattern_of(parameter)
+        at = parameter.end()
+    return re.compile(pattern + re.escape(path[at:]) + "$")
 
 
 FastPath = Callable[[Scope, bytes], Awaitable["tuple[int, bytes, dict[str, str]] | None"]]
@@ -83,8 +86,10 @@ class RequestContextMiddleware:
         metrics: ServiceMetrics,
         max_body_bytes: int,
         fast_paths: dict[str, FastPath] | None = None,
+        route_label: RouteLabels | None = None,
     ) -> None:
         self.app = app
+        self.route_label = route_label or RouteLabels(fast_paths or {})
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.fast_paths = fast_paths or {}
@@ -97,7 +102,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {}).update(request_id=request_id, started=started)
-        route = route_label(scope["path"])
+        route = self.route_label(scope["path"])
         status_holder = [500]
         header = (b"x-request-id", request_id.encode())
 

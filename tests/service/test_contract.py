@@ -171,3 +171,15 @@ def test_a_wrong_method_on_a_known_path_is_405_on_every_api(client: TestClient) 
         assert response.status_code == 405, (method, path, response.text)
         assert allowed in response.headers["allow"]
     assert client.get("/v2/nowhere").status_code == 404
+
+
+def test_metrics_label_every_route_by_the_apps_own_routes(client: TestClient) -> None:
+    """Route labels come from the app's routes (no list to keep in step): a route with parameters under its
+    template, anything else under "other", so the label set stays bounded."""
+    client.get("/v1/models")
+    client.get("/v1/models/sentiment/compare", headers={"X-API-Key": ADMIN})
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert 'route="/v1/models",status="200"' in text
+    assert 'route="/v1/models/{name}/compare",status="200"' in text
+    assert 'route="other",status="404"' in text
