@@ -93,10 +93,15 @@ def record_rollout(engine: Engine, *, model: str, version: str, model_dir: str |
 
 async def _load_checked(service: ServiceState, served: ServedModel, model_dir: str | None) -> Predictor:
     """Load an artifact (None: the model's configured one) and run one prediction with it, off the event loop."""
-    path = Path(model_dir) if model_dir else served.model_dir
-    candidate = await asyncio.to_thread(service.load_predictor, path)
-    await asyncio.to_thread(candidate.predict, ["reload check: a short test sentence."])
-    return candidate
+    return await load_checked(service, Path(model_dir) if model_dir else served.model_dir)
+
+
+async def load_checked(service: ServiceState, path: Path | None) -> Predictor:
+    """Load the artifact at `path` (None: the shipped model) as the service serves, and run one prediction with
+    it, off the event loop: the one check before a reload, a rollout or a candidate serves anything."""
+    predictor = await asyncio.to_thread(service.load_predictor, path)
+    await asyncio.to_thread(predictor.predict, ["load check: a short test sentence."])
+    return predictor
 
 
 @functools.cache

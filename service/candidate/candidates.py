@@ -30,7 +30,7 @@ from service.errors import ServiceError
 from service.log import query_in_thread
 from service.log.candidates import CandidateSetting, latest_candidate, record_candidate
 from service.log.recorder import Item, RequestFacts
-from service.rollout import MAX_RETRY_S, release_memory, reload, replica_name
+from service.rollout import MAX_RETRY_S, load_checked, release_memory, reload, replica_name
 from service.schemas import ReloadResponse
 
 if TYPE_CHECKING:
@@ -226,8 +226,7 @@ class Candidates:
         assert setting.model_dir is not None
         service = self.service
         try:
-            predictor = await asyncio.to_thread(service.load_predictor, Path(setting.model_dir))
-            await asyncio.to_thread(predictor.predict, ["candidate check: a short test sentence."])
+            predictor = await load_checked(service, Path(setting.model_dir))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the model as it was
             raise CandidateFailed(f"cannot run {setting.model_dir} as a candidate: {first_line(exc, 300)}") from None
         if setting.version is not None and predictor.version != setting.version:
