@@ -130,11 +130,14 @@ def _swap(service: ServiceState, served: ServedModel, candidate: Predictor) -> N
     release_memory()
 
 
-async def reload(service: ServiceState, model_dir: str | None = None, model: str | None = None) -> ReloadResponse:
+async def reload(
+    service: ServiceState, model_dir: str | None = None, model: str | None = None, *, version: str | None = None
+) -> ReloadResponse:
     """Load a model's configured artifact (or `model_dir`), swap it in, and record a rollout for the fleet.
 
-    `model`: the name (None: the default model). A bad artifact raises ReloadFailed and leaves the old
-    model serving (and records nothing).
+    `model`: the name (None: the default model). `version`: the version the artifact must hold (a promoted
+    candidate's: its folder may have been rewritten since). A bad artifact raises ReloadFailed and leaves
+    the old model serving (and records nothing).
     """
     served = service.model(model)
     async with served.reload_lock:
@@ -147,6 +150,11 @@ async def reload(service: ServiceState, model_dir: str | None = None, model: str
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             service.metrics.reloads.labels("failed").inc()
             raise ReloadFailed(f"kept model {previous.version}: {type(exc).__name__}: {exc}") from None
+        if version is not None and candidate.version != version:
+            service.metrics.reloads.labels("failed").inc()
+            raise ReloadFailed(
+                f"kept model {previous.version}: {model_dir} holds version {candidate.version} now, not {version}"
+            )
         _swap(service, served, candidate)
         service.metrics.reloads.labels("ok").inc()
         rollout_id, rollout_error = await _publish(service, served, candidate.version, model_dir)

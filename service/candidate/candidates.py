@@ -186,7 +186,10 @@ class Candidates:
         candidate = served.candidate
         if candidate is None or candidate.setting.model_dir is None:
             raise NoCandidate(f"model {served.name!r} has no candidate to promote")
-        answer = await reload(self.service, candidate.setting.model_dir, served.name)
+        # the version compared and measured, not whatever its folder holds by now
+        answer = await reload(
+            self.service, candidate.setting.model_dir, served.name, version=candidate.predictor.version
+        )
         await self.drop(served)
         return answer
 

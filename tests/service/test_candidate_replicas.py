@@ -124,3 +124,22 @@ def test_the_setting_runs_a_candidate_at_start(settings_for: Callable[..., Setti
             await until(shadowed)
 
     asyncio.run(scenario())
+
+
+def test_promote_refuses_a_folder_rewritten_since_the_candidate_was_compared(
+    settings_for: Callable[..., Settings], tmp_path: Path
+) -> None:
+    folder = make_artifact(tmp_path / "candidate", seed=11)
+
+    async def scenario() -> None:
+        async with running(create_app(settings_for(rollout_poll_s=0))) as client:
+            old = await version(client)
+            put = {"model_dir": str(folder), "shadow_percent": 100, "canary_percent": 0}
+            assert (await client.put(PATH, headers=AUTH, json=put)).status_code == 200
+            make_artifact(folder, seed=12)  # another training run writes into the same folder
+            promoted = await client.post(f"{PATH}/promote", headers=AUTH)
+            assert promoted.status_code == 422 and promoted.json()["error"]["code"] == "reload_failed"
+            assert "not " in promoted.json()["error"]["message"]
+            assert await version(client) == old  # the primary keeps serving
+
+    asyncio.run(scenario())
