@@ -61,7 +61,7 @@ def test_canary_answers_are_sticky_per_key_and_say_their_version(
             assert all(len(v) == 1 for v in versions.values())  # sticky: one version per client
             on = Counter(next(iter(v)) for v in versions.values())
             assert set(on) == {primary, candidate} and 8 <= on[candidate] <= 32
-            service.writer.flush(5.0)
+            assert service.writer.flush(30.0)
             rows = (await client.get("/v1/requests", params={"limit": 1000}, headers=AUTH)).json()["rows"]
             assert {(r["role"], r["model_version"]) for r in rows} == {("primary", primary), ("canary", candidate)}
             stats = (await client.get("/v1/stats", params={"window": "1h"}, headers=AUTH)).json()

@@ -117,7 +117,7 @@ def test_the_setting_runs_a_candidate_at_start(settings_for: Callable[..., Setti
             service = app.state.service
 
             async def shadowed() -> bool:
-                service.writer.flush(5.0)
+                assert service.writer.flush(30.0)
                 rows = (await client.get("/v1/requests", params={"role": "shadow"}, headers=AUTH)).json()["rows"]
                 return len(rows) == 1
 

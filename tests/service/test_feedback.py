@@ -117,12 +117,12 @@ def test_a_reused_request_id_never_inherits_feedback_and_cannot_poison_training(
         answer = client.post("/v1/feedback", json={"request_id": "victim-42", "label": "positive"}, headers=a)
         assert answer.status_code == 200, answer.text
         client.post("/v1/sentiment", json={"text": "Terrible, boring, the worst film ever made."}, headers=b)
-        client.app.state.service.writer.flush(timeout=5)  # type: ignore[attr-defined]
+        assert client.app.state.service.writer.flush(30.0)  # type: ignore[attr-defined]
         # A's own retry after the feedback moves A's answer to A's newest row, not to B's.
         client.post("/v1/sentiment", json={"text": "An absolutely wonderful film"}, headers=a)
         again = client.post("/v1/feedback", json={"request_id": "victim-42", "label": "positive"}, headers=a)
         assert again.status_code == 200
-        client.app.state.service.writer.flush(timeout=5)  # type: ignore[attr-defined]
+        assert client.app.state.service.writer.flush(30.0)  # type: ignore[attr-defined]
         queue = client.get("/v1/review", params={"limit": 10}, headers={"X-API-Key": ADMIN}).json()["items"]
     examples, _ = read_feedback(database_url)
     assert [(e.text, e.label) for e in examples] == [("An absolutely wonderful film", "positive")]

@@ -226,7 +226,7 @@ def test_partition_log_converts_a_populated_log_and_keeps_everything(
         assert _stats(client) == before_stats
         # New rows take the next ids, into the partitions.
         client.post("/v1/sentiment", json={"text": "good"}, headers={"X-Request-ID": "after"})
-        client.app.state.service.writer.flush(5)  # type: ignore[attr-defined]
+        assert client.app.state.service.writer.flush(30.0)  # type: ignore[attr-defined]
         with engine.connect() as connection:
             newest = connection.execute(
                 select(RequestLogRow.id, RequestLogRow.request_id).order_by(RequestLogRow.id.desc())

@@ -175,6 +175,6 @@ def test_the_service_prunes_in_the_background(settings_for: Callable[..., Settin
             client.get("/healthz")  # lets the loop run
             time.sleep(0.02)
         assert registry.get_sample_value("sentiment_log_retention_deleted_rows_total", {"table": "request_log"}) == 7
-        client.app.state.service.writer.flush(5)  # type: ignore[attr-defined]
+        assert client.app.state.service.writer.flush(30.0)  # type: ignore[attr-defined]
         assert [r for r in _ids(engine) if r.startswith("old-")] == []
         assert _count(engine, RequestLogRow) == 1  # the prediction just made

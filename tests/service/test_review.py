@@ -53,7 +53,7 @@ def test_least_confident_first_with_filters_and_feedback(client: TestClient) -> 
 def test_hash_mode_says_no_text_is_logged(settings_for: Callable[..., Settings]) -> None:
     with TestClient(create_app(settings_for(log_text="hash"))) as client:
         client.post("/v1/sentiment", json={"text": "good"})
-        client.app.state.service.writer.flush(5.0)  # type: ignore[attr-defined]
+        assert client.app.state.service.writer.flush(30.0)  # type: ignore[attr-defined]
         body = client.get("/v1/review", headers=HEADERS).json()
     assert body["text_logged"] is False
     (item,) = body["items"]

@@ -88,7 +88,7 @@ def test_primary_answers_are_unchanged_and_never_wait_for_a_slow_candidate(
             texts = len(TEXTS) * 2 + 2  # single, batch (the empty text was refused), OIP
 
             async def all_scored() -> bool:
-                service.writer.flush(5.0)
+                assert service.writer.flush(30.0)
                 rows = (await b.get("/v1/requests", params={"role": "shadow"}, headers=AUTH)).json()["rows"]
                 return len(rows) == texts
 
@@ -128,7 +128,7 @@ def test_shadow_rows_are_never_counted_as_answers(settings_for: Callable[..., Se
             service = app.state.service
 
             async def scored() -> bool:
-                service.writer.flush(5.0)
+                assert service.writer.flush(30.0)
                 rows = (await client.get("/v1/requests", params={"role": "all"}, headers=AUTH)).json()["rows"]
                 return len(rows) == 2 * len(TEXTS)
 
@@ -186,7 +186,7 @@ def test_shadow_share_takes_about_its_share_of_requests(settings_for: Callable[.
 
             await until(drained)
             await asyncio.sleep(0.2)
-            service.writer.flush(5.0)
+            assert service.writer.flush(30.0)
             rows = (await client.get("/v1/requests", params={"role": "shadow", "limit": 1000}, headers=AUTH)).json()
             assert 25 <= rows["count"] <= 75  # 50 expected; the hash of random request ids decides
 
