@@ -19,6 +19,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+SUM_OVER_TIME = "sum_over_time"  # the MatMul that sums the LSTM's outputs: int8 leaves it fp32
 
 
 def _gates_to_onnx(weight: np.ndarray, hidden: int) -> np.ndarray:
@@ -33,9 +34,12 @@ def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int)
     then tanh of the polarity head, as `BiLSTMClassifier.outputs` gives them.
     """
     inits = [numpy_helper.from_array(weights["embedding.weight"].astype(np.float32), "embedding")]
+    if num_layers > 1:
+        inits.append(numpy_helper.from_array(np.array([0, 0, 2 * hidden], dtype=np.int64), "shape_tb2h"))
     nodes = [
-        helper.make_node("Gather", ["embedding", "ids"], ["embedded"]),  # (B, T, E)
-        helper.make_node("Transpose", ["embedded"], ["x0"], perm=[1, 0, 2]),  # (T, B, E)
+        # the ids are turned to (T, B) before the lookup: a small int tensor moves, not (B, T, E) floats
+        helper.make_node("Transpose", ["ids"], ["ids_tb"], perm=[1, 0]),
+        helper.make_node("Gather", ["embedding", "ids_tb"], ["x0"]),  # (T, B, E)
     ]
     x = "x0"
     for layer in range(num_layers):
@@ -64,15 +68,17 @@ def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int)
                 hidden_size=hidden,
             )
         )
-        # (T, 2, B, H) -> (T, B, 2, H) -> (T, B, 2H): [forward ; backward], the next layer's input.
-        nodes.append(helper.make_node("Transpose", [y], [f"{y}t"], perm=[0, 2, 1, 3]))
-        nodes.append(helper.make_node("Reshape", [f"{y}t", "shape_tb2h"], [f"x{layer + 1}"]))
-        x = f"x{layer + 1}"
+        if layer + 1 < num_layers:
+            # (T, 2, B, H) -> (T, B, 2, H) -> (T, B, 2H): [forward ; backward], the next layer's input.
+            nodes.append(helper.make_node("Transpose", [y], [f"{y}t"], perm=[0, 2, 1, 3]))
+            nodes.append(helper.make_node("Reshape", [f"{y}t", "shape_tb2h"], [f"x{layer + 1}"]))
+            x = f"x{layer + 1}"
     last = f"y{num_layers - 1}"
     inits += [
-        numpy_helper.from_array(np.array([0, 0, 2 * hidden], dtype=np.int64), "shape_tb2h"),
         numpy_helper.from_array(np.array([-np.inf], dtype=np.float32), "minus_inf"),
-        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+        numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape_t_flat"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+        numpy_helper.from_array(np.array([2, -1, hidden], dtype=np.int64), "shape_2bh"),
         numpy_helper.from_array(np.array([0, 2 * hidden], dtype=np.int64), "shape_b2h"),
         numpy_helper.from_array(weights["output.weight"].astype(np.float32), "out_w"),
         numpy_helper.from_array(weights["output.bias"].astype(np.float32), "out_b"),
@@ -81,9 +87,18 @@ def build_graph(weights: Mapping[str, np.ndarray], num_layers: int, hidden: int)
         # masked max and mean over time of (T, 2, B, H), as the torch network pools
         helper.make_node("Where", ["valid", last, "minus_inf"], ["masked"]),
         helper.make_node("ReduceMax", ["masked"], ["max"], keepdims=0, axes=[0]),  # (2, B, H)
+        # the sum over time as a (1, T) x (T, 2BH) product: ONNX Runtime's ReduceSum over the first
+        # axis ran 3x slower than this on (T, 2BH) (BENCHMARKS.md, "The graph around the LSTM")
         helper.make_node("Cast", ["valid"], ["validf"], to=TensorProto.FLOAT),
         helper.make_node("Mul", [last, "validf"], ["zeroed"]),
-        helper.make_node("ReduceSum", ["zeroed", "axis0"], ["sum"], keepdims=0),  # (2, B, H)
+        helper.make_node("Reshape", ["zeroed", "shape_t_flat"], ["zeroed_flat"]),  # (T, 2BH)
+        helper.make_node("Shape", ["zeroed_flat"], ["t_only"], end=1),
+        helper.make_node("Concat", ["one", "t_only"], ["shape_1t"], axis=0),
+        helper.make_node(
+            "ConstantOfShape", ["shape_1t"], ["ones_1t"], value=numpy_helper.from_array(np.ones(1, np.float32))
+        ),
+        helper.make_node("MatMul", ["ones_1t", "zeroed_flat"], ["sum_flat"], name=SUM_OVER_TIME),  # (1, 2BH)
+        helper.make_node("Reshape", ["sum_flat", "shape_2bh"], ["sum"]),  # (2, B, H)
         helper.make_node("Cast", ["lengths"], ["lengthsf"], to=TensorProto.FLOAT),
         helper.make_node("Unsqueeze", ["lengthsf", "unsq_axes"], ["lengths_b1"]),  # (B, 1)
         helper.make_node("Div", ["sum", "lengths_b1"], ["mean"]),
@@ -151,7 +166,7 @@ class OnnxNetwork:
         if precision == "int8":
             from model.precision import quantize_int8
 
-            model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding)  # type: ignore[assignment]
+            model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding, exclude=[SUM_OVER_TIME])  # type: ignore[assignment]
         elif precision != "fp32":
             raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
         # The embedding table (most of the weights) is handed to the session as the artifact's own array
