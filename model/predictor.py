@@ -243,19 +243,34 @@ def derived_polarity(probabilities: np.ndarray, labels: Sequence[str]) -> np.nda
     return polarity
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int, *, min_fill: float = 0.75) -> list[list[int]]:
+# Padded tokens (rows x the longest row's steps) a forward pass may hold, at least one text. Past
+# ~8k tokens a pass's intermediate buffers outgrow the CPU's caches and tokens/s falls by a third
+# (BENCHMARKS.md, "Tokens per pass").
+PASS_TOKENS = 4096
+
+
+def length_buckets(
+    lengths: Sequence[int], batch_size: int, *, min_fill: float = 0.75, max_tokens: int | None = None
+) -> list[list[int]]:
     """Group indices longest first into forward passes of similar length.
 
     A pass pads every text to its longest one, so a 600-token review next to 20-token sentences
     would make them cost 600 steps each. A new pass starts when a text is shorter than `min_fill`
-    of the pass's longest text, or the pass is full. Small passes cost little more per text on a
-    CPU (BENCHMARKS.md), padding costs in proportion.
+    of the pass's longest text, or the pass is full: `batch_size` texts, or `max_tokens` padded
+    tokens (PASS_TOKENS when None). Small passes cost little more per text on a CPU (BENCHMARKS.md),
+    padding costs in proportion.
     """
+    max_tokens = PASS_TOKENS if max_tokens is None else max_tokens
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     buckets: list[list[int]] = []
     for i in order:
         current = buckets[-1] if buckets else None
-        if current is None or len(current) >= batch_size or lengths[i] < min_fill * lengths[current[0]]:
+        if (
+            current is None
+            or len(current) >= batch_size
+            or lengths[i] < min_fill * lengths[current[0]]
+            or (len(current) + 1) * lengths[current[0]] > max_tokens
+        ):
             buckets.append([i])
         else:
             current.append(i)

@@ -68,3 +68,32 @@ def test_length_buckets_keep_similar_lengths_together() -> None:
     assert buckets[:2] == [[0, 5], [2]]  # full at 2, then 580 starts the next pass
     for bucket in buckets:
         assert min(lengths[i] for i in bucket) >= 0.75 * lengths[bucket[0]] or lengths[bucket[0]] == 0
+
+
+def test_a_pass_holds_at_most_its_token_budget_and_a_longer_text_alone() -> None:
+    from model.predictor import length_buckets
+
+    lengths = [250] * 40 + [20] * 100 + [5000]
+    buckets = length_buckets(lengths, batch_size=64, max_tokens=4096)
+    assert sorted(i for b in buckets for i in b) == list(range(len(lengths)))
+    assert buckets[0] == [140]  # past the budget on its own: one pass of its own, never dropped
+    for bucket in buckets[1:]:
+        assert len(bucket) * max(lengths[i] for i in bucket) <= 4096
+    assert [len(b) for b in buckets if lengths[b[0]] == 250] == [16, 16, 8]
+    assert [len(b) for b in buckets if lengths[b[0]] == 20] == [64, 36]  # rows still cap short texts
+
+
+def test_the_token_budget_leaves_answers_as_they_were(tiny_artifact: Path) -> None:
+    import model.predictor as predictor_module
+
+    predictor = load_predictor(tiny_artifact)
+    texts = [("great fun " * n).strip() for n in range(1, 60)]
+    budget = predictor_module.PASS_TOKENS
+    whole = predictor.predict(texts)
+    try:
+        predictor_module.PASS_TOKENS = 40  # most passes now hold one to a few texts
+        capped = predictor.predict(texts)
+    finally:
+        predictor_module.PASS_TOKENS = budget
+    for a, b in zip(capped, whole, strict=True):
+        assert a.label == b.label and abs(a.score - b.score) < 1e-6
