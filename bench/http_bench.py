@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -50,39 +51,106 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], *, cwd: Path = ROOT) -> None:
+    """A server started as a real process (its own session when `own_session`), ready once `ready(url)` is true
+    (default: GET /readyz for the service, /docs otherwise, answers 200)."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        cwd: Path = ROOT,
+        ready: Callable[[str], bool] | None = None,
+        ready_timeout: float = 60,
+        log: Path | None = None,
+        own_session: bool = False,
+    ) -> None:
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         started = time.monotonic()
-        self.process = subprocess.Popen(
-            [*argv, "--port", str(self.port)],
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        out = open(log, "wb") if log else None  # the child keeps its own copy: closed here once started
+        try:
+            self.process = subprocess.Popen(
+                [*argv, "--port", str(self.port)],
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdout=out or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
+                start_new_session=own_session,
+            )
+        finally:
+            if out:
+                out.close()
         ready_path = "/readyz" if "service" in argv else "/docs"
-        while True:
-            try:
-                if httpx.get(self.url + ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() - started > 60:
-                raise RuntimeError(f"{name} did not start")
-            time.sleep(0.02)
+        is_ready = ready or (lambda url: httpx.get(url + ready_path, timeout=1).status_code == 200)
+        try:
+            while True:
+                try:
+                    if is_ready(self.url):
+                        break
+                except httpx.TransportError:
+                    pass
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {self.process.returncode} before it was ready")
+                if time.monotonic() - started > ready_timeout:
+                    raise RuntimeError(f"{name} did not start in {ready_timeout:.0f} s")
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()
+            raise
         self.start_to_ready = time.monotonic() - started
 
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
 
+    def tree_memory_mb(self) -> tuple[float, float, int]:
+        """(RSS, PSS, processes) of the server and every process under it, now: RSS counts pages shared
+        between them once per process, PSS splits them among their sharers."""
+        rss = pss = 0
+        tree = process_tree(self.process.pid)
+        for pid in tree:
+            try:
+                rss += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))  # type: ignore[union-attr]
+                pss += int(re.search(r"^Pss:\s+(\d+)", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M).group(1))  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                pass  # gone meanwhile (or a kernel thread without memory)
+        return rss / 1024, pss / 1024, len(tree)
+
     def stop(self) -> None:
+        """SIGTERM, 30 s to exit, then SIGKILL for it and whatever it started that is still there."""
+        tree = process_tree(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        deadline = time.monotonic() + 10
+        while (left := [p for p in tree[1:] if Path(f"/proc/{p}").exists()]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process under it (from /proc), parents first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, i = [root], 0
+    while i < len(tree):
+        tree.extend(children.get(tree[i], []))
+        i += 1
+    return tree
 
 
 def wrk(url: str, path: str, bodies: Path, connections: int, duration: int) -> dict[str, float]:
@@ -117,6 +185,15 @@ def write_bodies(texts: list[str], key: str = "text") -> Path:
     return Path(handle.name)
 
 
+def bench_texts(imdb: str) -> dict[str, list[str]]:
+    """The texts every HTTP bench sends: "short" (8 short sentences, 10 times) and "imdb" (1,000 IMDB test
+    reviews, every 25th: all lengths)."""
+    from bench.predictor_bench import SHORT
+    from training.data import read_dataset
+
+    return {"short": SHORT * 10, "imdb": [e.text for e in read_dataset(imdb, split="test")][::25][:1000]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--imdb", required=True, help="aclImdb folder or .tar.gz (test reviews are sent)")
@@ -139,10 +216,8 @@ def main() -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     from bench.predictor_bench import SHORT
-    from training.data import read_dataset
 
-    reviews = [e.text for e in read_dataset(args.imdb, split="test")][::25][:1000]
-    workloads = {"short": write_bodies(SHORT * 10), "imdb": write_bodies(reviews)}
+    workloads = {name: write_bodies(texts) for name, texts in bench_texts(args.imdb).items()}
     levels = [int(c) for c in args.concurrency.split(",")]
     tmp = Path(tempfile.mkdtemp())
     base_env = {
