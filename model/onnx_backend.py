@@ -155,13 +155,6 @@ class OnnxNetwork:
     ) -> None:
         """`precision` "int8": quantized from the fp32 graph (model/precision.py quantize_int8; the other two
         arguments are its options, for benchmarks)."""
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per physical core)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No CPU arena: each session's arena stayed reserved after a hot reload (RSS +91% over 40
-        # reloads, bench/reload_memory.py); short-text throughput is the same without it (BENCHMARKS.md).
-        options.enable_cpu_mem_arena = False
         model = build_graph(weights, num_layers, hidden)
         if precision == "int8":
             from model.precision import quantize_int8
@@ -169,20 +162,39 @@ class OnnxNetwork:
             model = quantize_int8(model, per_channel=per_channel, embedding=quantize_embedding, exclude=[SUM_OVER_TIME])  # type: ignore[assignment]
         elif precision != "fp32":
             raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
-        # The embedding table (most of the weights) is handed to the session as the artifact's own array
-        # instead of a copy deserialised from the graph: one copy per model in memory, not two.
+        # The embedding table (most of the weights) is handed to the sessions as the artifact's own array
+        # instead of a copy deserialised from the graph: one copy per model in memory, not one per session.
         embedding = weights["embedding.weight"]
+        self._embedding = None
         if not quantize_embedding and embedding.dtype == np.float32 and embedding.flags.c_contiguous:
-            self._embedding = ort.OrtValue.ortvalue_from_numpy(embedding)  # the session reads it: keep it alive
+            self._embedding = ort.OrtValue.ortvalue_from_numpy(embedding)  # the sessions read it: keep it alive
+        graph = model.SerializeToString()
+        self.session = self._session(graph, threads)  # 0: ONNX Runtime's default (one thread per core)
+        # In int8 a pass of one text runs on one thread: DynamicQuantizeLSTM's per-step work on one row
+        # is too small to share, and a lone review took 1.4-3x as long on two threads (fp32 gains from
+        # the second thread even then). BENCHMARKS.md, "One text per pass". Every lone request at c=1.
+        self._single = self._session(graph, 1) if precision == "int8" and threads != 1 else self.session
+
+    def _session(self, graph: bytes, threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No CPU arena: each session's arena stayed reserved after a hot reload (RSS +91% over 40
+        # reloads, bench/reload_memory.py); short-text throughput is the same without it (BENCHMARKS.md).
+        options.enable_cpu_mem_arena = False
+        if self._embedding is not None:
             options.add_initializer("embedding", self._embedding)
-        self.session = ort.InferenceSession(
-            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
 
     def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        session = self._single if len(ids) == 1 else self.session
+        (logits,) = session.run(None, self.feed(ids, lengths))
+        return logits  # type: ignore[no-any-return]
+
+    @staticmethod
+    def feed(ids: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs for right-padded `ids` (B, T) of true `lengths` (B,)."""
         steps = np.arange(ids.shape[1])
         valid = (steps[:, None] < lengths[None, :])[:, None, :, None]  # (T, 1, B, 1)
-        (logits,) = self.session.run(
-            None, {"ids": ids.astype(np.int64), "lengths": lengths.astype(np.int32), "valid": valid}
-        )
-        return logits
+        return {"ids": ids.astype(np.int64), "lengths": lengths.astype(np.int32), "valid": valid}
