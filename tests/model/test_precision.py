@@ -144,3 +144,13 @@ def test_the_gate_holds_its_thresholds() -> None:
     assert not accuracy_gate(reference, reference + 0.02, max_probability_change=0.01).passed
     with pytest.raises(ValueError, match="one shape"):
         accuracy_gate(reference, reference[:10])
+
+
+def test_int8_answers_a_lone_text_within_the_tolerance_of_fp32(fixture_ids: dict[Path, list[list[int]]]) -> None:
+    # a pass of one text runs on int8's one-thread session (model/onnx_backend.py), a batch on the other
+    reference = load_predictor(DEFAULT_MODEL_DIR, runtime="onnx")
+    reduced = load_predictor(DEFAULT_MODEL_DIR, precision="int8")
+    ids = fixture_ids[DEFAULT_MODEL_DIR][:20]
+    alone = np.concatenate([reduced.scores([row]) for row in ids])
+    assert np.abs(alone - reference.scores(ids)).max() <= TOLERANCE
+    assert np.abs(alone - reduced.scores(ids)).max() <= TOLERANCE
