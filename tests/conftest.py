@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
@@ -12,6 +14,10 @@ import torch
 from model import BiLSTMClassifier, ModelConfig, Vocab, save_artifact
 from tests.support import pgserver
 from tests.support.pgserver import PostgresServer
+
+if TYPE_CHECKING:
+    from training.data import Example
+    from training.train import TrainSettings
 
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "movie", "plot", "the", "was", "not", "!", "."]
 
@@ -59,6 +65,18 @@ def synthetic_reviews(n: int, seed: int = 0) -> list[tuple[str, str]]:
         words.insert(rng.randrange(len(words) + 1), rng.choice(positive if label == "positive" else negative))
         rows.append((" ".join(words), label))
     return rows
+
+
+def synthetic_task(**settings: object) -> tuple[list[Example], TrainSettings]:
+    """600 `synthetic_reviews` as training examples, and small settings on which four epochs learn
+    them (validation accuracy >= 0.9, chance 0.5); `settings` overrides TrainSettings fields."""
+    from training.data import Example
+    from training.train import TrainSettings
+
+    examples = [Example(t, label, "synthetic") for t, label in synthetic_reviews(600)]
+    tiny = {"embedding_dim": 16, "hidden_size": 16, "max_tokens": 40, "head_tokens": 10}
+    learns = TrainSettings(epochs=4, batch_size=16, lr=5e-3, patience=4, min_freq=1, threads=1, model=tiny)
+    return examples, dataclasses.replace(learns, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

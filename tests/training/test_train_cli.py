@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from model import load_predictor
-from tests.conftest import synthetic_reviews
+from tests.conftest import synthetic_reviews, synthetic_task
 from training.__main__ import build_parser, main
 from training.data import Example
 from training.splits import split_examples
@@ -29,16 +29,7 @@ def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def test_a_few_epochs_learn_a_synthetic_task(tmp_path: Path) -> None:
-    examples = [Example(t, label, "synthetic") for t, label in synthetic_reviews(600)]
-    settings = TrainSettings(
-        epochs=4,
-        batch_size=16,
-        lr=5e-3,
-        patience=4,
-        min_freq=1,
-        threads=1,
-        model={"embedding_dim": 16, "hidden_size": 16, "max_tokens": 40, "head_tokens": 10},
-    )
+    examples, settings = synthetic_task()
     metrics = train(examples, tmp_path / "out", settings)
     assert metrics["validation"]["accuracy"] >= 0.9  # chance is 0.5
     predictor = load_predictor(tmp_path / "out")

@@ -5,24 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import synthetic_reviews
+from tests.conftest import synthetic_task
 from training import train as train_module
-from training.data import Example
-from training.train import TrainSettings, autocast, train, train_precision
+from training.train import autocast, train, train_precision
 
 
 def _run(tmp_path: Path, precision: str) -> dict[str, object]:
-    examples = [Example(t, label, "synthetic") for t, label in synthetic_reviews(600)]
-    settings = TrainSettings(
-        epochs=4,
-        batch_size=16,
-        lr=5e-3,
-        patience=4,
-        min_freq=1,
-        threads=1,
-        precision=precision,
-        model={"embedding_dim": 16, "hidden_size": 16, "max_tokens": 40, "head_tokens": 10},
-    )
+    examples, settings = synthetic_task(precision=precision)
     return train(examples, tmp_path / precision, settings)
 
 
