@@ -15,7 +15,6 @@ import argparse
 import importlib.util
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from bench.machine import describe  # noqa: E402
 from bench.predictor_bench import SHORT  # noqa: E402
 from model import load_predictor  # noqa: E402
 from model.onnx_backend import OnnxNetwork  # noqa: E402
+from training.data import read_dataset  # noqa: E402
 
 
 def backend_at(revision: str, folder: Path) -> type:
@@ -45,14 +45,8 @@ def backend_at(revision: str, folder: Path) -> type:
 
 
 def imdb_reviews(archive: Path, n: int) -> list[str]:
-    texts: list[str] = []
-    with tarfile.open(archive) as tar:
-        for member in tar:
-            if member.isfile() and member.name.startswith("aclImdb/test/") and member.name.endswith(".txt"):
-                texts.append(tar.extractfile(member).read().decode())  # type: ignore[union-attr]
-                if len(texts) == n:
-                    break
-    return texts
+    """The first `n` IMDB test reviews in `read_dataset`'s (sorted) order."""
+    return [example.text for example in read_dataset(archive, split="test")[:n]]
 
 
 def main() -> int:
