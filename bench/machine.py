@@ -21,3 +21,11 @@ def cpu_flags() -> list[str]:
 def describe() -> str:
     """One line: cores and CPU features, e.g. "2 cores; avx2 fma avx512f"."""
     return f"{os.cpu_count()} cores; {' '.join(cpu_flags()) or 'no AVX2'}"
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size of process `pid` (this one by default) in MB, from /proc (Linux only)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status (Linux only)")

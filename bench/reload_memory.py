@@ -16,14 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def rss_mb() -> float:
-    """This process's resident set size in MB (VmRSS, Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+from bench.machine import rss_mb  # noqa: E402
 
 
 def main() -> int:
